@@ -1,0 +1,24 @@
+//! doq's vocabulary and its functional core: queue names, settings, messages, commands, errors and the
+//! deterministic queue [`Engine`]. No IO, no clock, no randomness: start at `engine.rs` (`Engine::apply`).
+mod command;
+mod engine;
+mod error;
+mod message;
+mod name;
+mod queue;
+mod receipt;
+mod time;
+
+pub use command::{
+    Command, Delivery, Enqueued, LogIndex, NewMessage, Reply, SettingsUpdate, Stamped,
+};
+pub use engine::{
+    Counters, Engine, GroupRecord, IndexSource, MessageState, MessageView, Mutations, QueueRecord,
+    QueueStats,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use message::{Body, Group, Lease, MessageHeader, MessageId, Metadata, Priority};
+pub use name::{QueueName, MAX_NAME_BYTES};
+pub use queue::{QueueId, QueueKind, QueueSettings, Strategy};
+pub use receipt::Receipt;
+pub use time::{Clock, ManualClock, Timestamp};
