@@ -1,0 +1,114 @@
+//! Fixed-width big-endian keys, so byte order is numeric order and a queue's keys are one contiguous range.
+//!
+//! ```text
+//! queues   qid:u32            headers, bodies  qid:u32 ‖ id:u64
+//! groups   qid:u32 ‖ node:u32 meta             tag:u8
+//! ```
+use doq_api::{MessageId, QueueId};
+
+/// A `headers` or `bodies` key: `qid:u32 ‖ id:u64`.
+pub(crate) type MessageKey = [u8; 12];
+/// A `queues` key: `qid:u32`.
+pub(crate) type QueueKey = [u8; 4];
+/// A `groups` key: `qid:u32 ‖ node:u32`.
+pub(crate) type GroupKey = [u8; 8];
+
+/// The `meta` keyspace's tags. Frozen: they are on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum MetaTag {
+    /// The engine's [`doq_api::Counters`].
+    Counters = 1,
+    /// The [`crate::Applied`] marker.
+    Applied = 2,
+}
+
+impl MetaTag {
+    /// The one-byte key.
+    pub(crate) fn key(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The key of message `id` of queue `q`.
+pub(crate) fn message(q: QueueId, id: MessageId) -> MessageKey {
+    let mut k = [0; 12];
+    k[..4].copy_from_slice(&q.0.to_be_bytes());
+    k[4..].copy_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+/// The first and last possible message keys of queue `q` (both inclusive).
+pub(crate) fn messages_of(q: QueueId) -> (MessageKey, MessageKey) {
+    (message(q, MessageId(0)), message(q, MessageId(u64::MAX)))
+}
+
+/// Splits a message key; `None` if it is not 12 bytes.
+pub(crate) fn split_message(k: &[u8]) -> Option<(QueueId, MessageId)> {
+    let (q, id) = k.split_first_chunk::<4>()?;
+    let id: [u8; 8] = id.try_into().ok()?;
+    Some((
+        QueueId(u32::from_be_bytes(*q)),
+        MessageId(u64::from_be_bytes(id)),
+    ))
+}
+
+/// The key of queue `q`'s record.
+pub(crate) fn queue(q: QueueId) -> QueueKey {
+    q.0.to_be_bytes()
+}
+
+/// Reads a queue key; `None` if it is not 4 bytes.
+pub(crate) fn split_queue(k: &[u8]) -> Option<QueueId> {
+    Some(QueueId(u32::from_be_bytes(k.try_into().ok()?)))
+}
+
+/// The key of node `node` of queue `q`'s group tree.
+pub(crate) fn group(q: QueueId, node: u32) -> GroupKey {
+    let mut k = [0; 8];
+    k[..4].copy_from_slice(&q.0.to_be_bytes());
+    k[4..].copy_from_slice(&node.to_be_bytes());
+    k
+}
+
+/// The first and last possible group keys of queue `q` (both inclusive).
+pub(crate) fn groups_of(q: QueueId) -> (GroupKey, GroupKey) {
+    (group(q, 0), group(q, u32::MAX))
+}
+
+/// Splits a group key; `None` if it is not 8 bytes.
+pub(crate) fn split_group(k: &[u8]) -> Option<(QueueId, u32)> {
+    let (q, node) = k.split_first_chunk::<4>()?;
+    let node: [u8; 4] = node.try_into().ok()?;
+    Some((QueueId(u32::from_be_bytes(*q)), u32::from_be_bytes(node)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_by_queue_then_id() {
+        let keys = [
+            message(QueueId(0), MessageId(u64::MAX)),
+            message(QueueId(1), MessageId(0)),
+            message(QueueId(1), MessageId(255)),
+            message(QueueId(1), MessageId(256)),
+            message(QueueId(256), MessageId(1)),
+        ];
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(split_message(&keys[3]), Some((QueueId(1), MessageId(256))));
+        assert_eq!(split_message(&keys[3][..11]), None);
+    }
+
+    #[test]
+    fn ranges_cover_exactly_one_queue() {
+        let (lo, hi) = messages_of(QueueId(7));
+        assert!(message(QueueId(6), MessageId(u64::MAX)) < lo);
+        assert!(message(QueueId(8), MessageId(0)) > hi);
+        let (lo, hi) = groups_of(QueueId(u32::MAX));
+        assert_eq!(split_group(&lo), Some((QueueId(u32::MAX), 0)));
+        assert_eq!(split_group(&hi), Some((QueueId(u32::MAX), u32::MAX)));
+        assert_eq!(split_queue(&queue(QueueId(9))), Some(QueueId(9)));
+    }
+}

@@ -1,0 +1,203 @@
+//! [`open`]: picks a backend by name, locks the data directory for the store's lifetime and checks the
+//! directory's `DOQ_STORE` marker, so a directory is never opened by a second process or the wrong backend.
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Write},
+    path::Path,
+    sync::Arc,
+};
+
+use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
+
+use crate::{Applied, Error, MemoryStore, QueueStore, Result, WriteBatch};
+
+/// The marker file naming the backend that owns a data directory.
+pub const MARKER_FILE: &str = "DOQ_STORE";
+/// The file whose exclusive lock says a process has the data directory open.
+pub const LOCK_FILE: &str = "LOCK";
+/// The redb database file inside the data directory.
+pub const REDB_FILE: &str = "doq.redb";
+
+/// The backends compiled into this binary.
+pub const BACKENDS: &[&str] = &[
+    "memory",
+    #[cfg(feature = "redb")]
+    "redb",
+];
+
+/// How to open a store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// `true` (config `sync = always`): every commit is on stable storage when it returns. `false`: commits
+    /// reach the disk at the next `flush` (or clean close), and a crash may lose the batches since then,
+    /// never part of one. With `false`, call `flush` now and then: redb reclaims pages only after a
+    /// durable commit.
+    pub sync: bool,
+    /// Bytes of page cache the backend may use.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    /// Durable commits and a 64 MiB cache.
+    fn default() -> Self {
+        Self {
+            sync: true,
+            cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Opens the `backend` store in `dir`, creating the directory and the store if needed.
+///
+/// The directory stays locked until the returned store is dropped: another open of it, from this process
+/// or another, fails with [`Error::Locked`]. A directory created by another backend fails with
+/// [`Error::WrongBackend`]; a backend this binary was built without fails with [`Error::NotCompiled`].
+#[cfg_attr(not(feature = "redb"), allow(unused_variables))] // `opts` only tunes on-disk backends
+pub fn open(backend: &str, dir: &Path, opts: &StoreOptions) -> Result<Arc<dyn QueueStore>> {
+    let backend = resolve(backend)?;
+    fs::create_dir_all(dir).map_err(|e| Error::io("create data dir", dir, e))?;
+    let lock = lock(dir)?;
+    check_marker(dir, backend)?;
+    match backend {
+        #[cfg(feature = "redb")]
+        "redb" => {
+            let store = crate::RedbStore::open(&dir.join(REDB_FILE), opts)?;
+            Ok(Arc::new(DirLocked { store, _lock: lock }))
+        }
+        "memory" => Ok(Arc::new(DirLocked {
+            store: MemoryStore::new(),
+            _lock: lock,
+        })),
+        other => Err(Error::NotCompiled { backend: other }),
+    }
+}
+
+/// The static name of `backend`, if it is compiled in.
+fn resolve(backend: &str) -> Result<&'static str> {
+    if let Some(known) = BACKENDS.iter().find(|b| **b == backend) {
+        return Ok(known);
+    }
+    match backend {
+        "redb" => Err(Error::NotCompiled { backend: "redb" }),
+        "rocksdb" => Err(Error::NotCompiled { backend: "rocksdb" }),
+        "sled" => Err(Error::NotCompiled { backend: "sled" }),
+        _ => Err(Error::UnknownBackend {
+            name: backend.to_owned(),
+            known: BACKENDS.join(", "),
+        }),
+    }
+}
+
+/// Takes the exclusive lock on `dir/LOCK`; it is released when the returned file is closed.
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open lock file", &path, e))?;
+    match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
+        Ok(true) => Ok(file),
+        Ok(false) => Err(Error::Locked {
+            path: dir.to_owned(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Error::Locked {
+            path: dir.to_owned(),
+        }),
+        Err(e) => Err(Error::io("lock", &path, e)),
+    }
+}
+
+/// Refuses a directory whose marker names another backend; writes the marker on first open.
+fn check_marker(dir: &Path, backend: &'static str) -> Result<()> {
+    let path = dir.join(MARKER_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let found = text.lines().next().unwrap_or_default().trim();
+            if found == backend {
+                Ok(())
+            } else {
+                Err(Error::WrongBackend {
+                    found: found.to_owned(),
+                    wanted: backend,
+                })
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => write_marker(dir, backend),
+        Err(e) => Err(Error::io("read backend marker", &path, e)),
+    }
+}
+
+/// Writes the marker atomically (temporary file, fsync, rename, fsync of the directory), so a crash never
+/// leaves a half-written one.
+fn write_marker(dir: &Path, backend: &str) -> Result<()> {
+    let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
+    let path = dir.join(MARKER_FILE);
+    let write = || -> io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(format!("{backend}\n").as_bytes())?;
+        f.sync_all()
+    };
+    write().map_err(|e| Error::io("write backend marker", &tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| Error::io("rename backend marker", &path, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync data dir", dir, e))
+}
+
+/// A store that holds its data directory's lock; fields drop in order, so the store closes before the
+/// lock is released.
+#[derive(Debug)]
+struct DirLocked<S> {
+    store: S,
+    _lock: File,
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl<S: QueueStore> QueueStore for DirLocked<S> {
+    fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.store.commit(batch)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+
+    fn applied(&self) -> Result<Option<Applied>> {
+        self.store.applied()
+    }
+
+    fn counters(&self) -> Result<Option<Counters>> {
+        self.store.counters()
+    }
+
+    fn queues(&self) -> Result<Vec<QueueRecord>> {
+        self.store.queues()
+    }
+
+    fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>> {
+        self.store.groups(q)
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>> {
+        self.store.scan_headers(q, after, limit)
+    }
+
+    fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
+        self.store.get_message(q, id)
+    }
+
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+        self.store.get_body(q, id)
+    }
+}

@@ -1,0 +1,367 @@
+//! [`RedbStore`]: the store on [redb](https://docs.rs/redb) 4, one table per keyspace, one write transaction
+//! per batch.
+use std::{
+    fmt,
+    ops::Bound,
+    path::{Path, PathBuf},
+};
+
+use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
+use redb::{
+    Database, DatabaseError, Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table,
+    TableDefinition, WriteTransaction,
+};
+
+use crate::{
+    batch::Op,
+    error::BoxError,
+    keys::{self, GroupKey, MessageKey, MetaTag, QueueKey},
+    record, Applied, Error, QueueStore, Result, StoreOptions, WriteBatch,
+};
+
+const QUEUES: TableDefinition<'_, &QueueKey, &[u8]> = TableDefinition::new("queues");
+const HEADERS: TableDefinition<'_, &MessageKey, &[u8]> = TableDefinition::new("headers");
+const BODIES: TableDefinition<'_, &MessageKey, &[u8]> = TableDefinition::new("bodies");
+const GROUPS: TableDefinition<'_, &GroupKey, &[u8]> = TableDefinition::new("groups");
+const META: TableDefinition<'_, u8, &[u8]> = TableDefinition::new("meta");
+
+/// The backend's name.
+const BACKEND: &str = "redb";
+
+/// Wraps a redb error as [`Error::Backend`] for `op`.
+fn failed<E: Into<BoxError>>(op: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| Error::backend_failed(BACKEND, op, e)
+}
+
+/// A [`QueueStore`] in one redb file.
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+    /// `true`: every commit is `Durability::Immediate` (fsync); `false`: `Durability::None`, made durable by
+    /// `flush`, by a later synced commit or by a clean close.
+    sync: bool,
+}
+
+impl fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tables of one write transaction, opened once per batch.
+struct Tables<'txn> {
+    queues: Table<'txn, &'static QueueKey, &'static [u8]>,
+    headers: Table<'txn, &'static MessageKey, &'static [u8]>,
+    bodies: Table<'txn, &'static MessageKey, &'static [u8]>,
+    groups: Table<'txn, &'static GroupKey, &'static [u8]>,
+    meta: Table<'txn, u8, &'static [u8]>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Ok(Self {
+            queues: txn
+                .open_table(QUEUES)
+                .map_err(failed("open queues table"))?,
+            headers: txn
+                .open_table(HEADERS)
+                .map_err(failed("open headers table"))?,
+            bodies: txn
+                .open_table(BODIES)
+                .map_err(failed("open bodies table"))?,
+            groups: txn
+                .open_table(GROUPS)
+                .map_err(failed("open groups table"))?,
+            meta: txn.open_table(META).map_err(failed("open meta table"))?,
+        })
+    }
+
+    fn apply(&mut self, op: Op) -> Result<()> {
+        match op {
+            Op::PutMessage { header, body } => {
+                let k = keys::message(header.queue, header.id);
+                let h = record::encode_header(&header);
+                self.headers
+                    .insert(&k, h.as_slice())
+                    .map_err(failed("write header"))?;
+                let b = record::encode_body(body);
+                self.bodies
+                    .insert(&k, b.as_slice())
+                    .map_err(failed("write body"))?;
+            }
+            Op::PutHeader(header) => {
+                let k = keys::message(header.queue, header.id);
+                let h = record::encode_header(&header);
+                self.headers
+                    .insert(&k, h.as_slice())
+                    .map_err(failed("write header"))?;
+            }
+            Op::DeleteMessage { queue, id } => {
+                let k = keys::message(queue, id);
+                self.headers.remove(&k).map_err(failed("delete header"))?;
+                self.bodies.remove(&k).map_err(failed("delete body"))?;
+            }
+            Op::PutQueue(r) => {
+                let v = record::encode_queue(&r);
+                let k = keys::queue(r.id);
+                self.queues
+                    .insert(&k, v.as_slice())
+                    .map_err(failed("write queue"))?;
+            }
+            Op::DeleteQueue(q) => {
+                self.queues
+                    .remove(&keys::queue(q))
+                    .map_err(failed("delete queue"))?;
+                self.delete_messages(q)?;
+            }
+            Op::DeleteMessages(q) => self.delete_messages(q)?,
+            Op::PutGroup(g) => {
+                let v = record::encode_group(&g);
+                let k = keys::group(g.queue, g.node);
+                self.groups
+                    .insert(&k, v.as_slice())
+                    .map_err(failed("write group"))?;
+            }
+            Op::DeleteGroup { queue, node } => {
+                let k = keys::group(queue, node);
+                self.groups.remove(&k).map_err(failed("delete group"))?;
+            }
+            Op::PutCounters(c) => {
+                let v = record::encode_counters(&c);
+                let k = MetaTag::Counters.key();
+                self.meta
+                    .insert(k, v.as_slice())
+                    .map_err(failed("write counters"))?;
+            }
+            Op::SetApplied(a) => {
+                let v = record::encode_applied(a);
+                let k = MetaTag::Applied.key();
+                self.meta
+                    .insert(k, v.as_slice())
+                    .map_err(failed("write applied marker"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Range-deletes queue `q`'s headers, bodies and groups.
+    fn delete_messages(&mut self, q: QueueId) -> Result<()> {
+        let (lo, hi) = keys::messages_of(q);
+        self.headers
+            .retain_in::<&MessageKey, _>(&lo..=&hi, |_, _| false)
+            .map_err(failed("delete headers of queue"))?;
+        self.bodies
+            .retain_in::<&MessageKey, _>(&lo..=&hi, |_, _| false)
+            .map_err(failed("delete bodies of queue"))?;
+        let (lo, hi) = keys::groups_of(q);
+        self.groups
+            .retain_in::<&GroupKey, _>(&lo..=&hi, |_, _| false)
+            .map_err(failed("delete groups of queue"))?;
+        Ok(())
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database file at `path`. Callers normally use [`crate::open`], which also
+    /// locks the data directory and checks its backend marker.
+    pub fn open(path: &Path, opts: &StoreOptions) -> Result<Self> {
+        let cache = usize::try_from(opts.cache_bytes).unwrap_or(usize::MAX);
+        let db = Database::builder()
+            .set_cache_size(cache)
+            .create(path)
+            .map_err(|e| match e {
+                DatabaseError::DatabaseAlreadyOpen => Error::Locked {
+                    path: path.to_owned(),
+                },
+                e => Error::backend_failed(BACKEND, "open database", e),
+            })?;
+        let store = Self {
+            db,
+            path: path.to_owned(),
+            sync: opts.sync,
+        };
+        // Create every table up front, so read transactions never meet a missing one.
+        let txn = store.begin_write(Durability::Immediate)?;
+        Tables::open(&txn)?;
+        txn.commit().map_err(failed("create tables"))?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn begin_write(&self, durability: Durability) -> Result<WriteTransaction> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(failed("begin write transaction"))?;
+        txn.set_durability(durability)
+            .map_err(failed("set durability"))?;
+        Ok(txn)
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction> {
+        self.db
+            .begin_read()
+            .map_err(failed("begin read transaction"))
+    }
+
+    fn meta(&self, tag: MetaTag) -> Result<Option<Vec<u8>>> {
+        let table = self
+            .begin_read()?
+            .open_table(META)
+            .map_err(failed("open meta table"))?;
+        let value = table.get(tag.key()).map_err(failed("read meta"))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+}
+
+impl QueueStore for RedbStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_write(if self.sync {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })?;
+        {
+            let mut tables = Tables::open(&txn)?;
+            for op in batch.into_ops() {
+                // On error the transaction is dropped, which aborts it: all or nothing.
+                tables.apply(op)?;
+            }
+        }
+        txn.commit().map_err(failed("commit batch"))
+    }
+
+    fn flush(&self) -> Result<()> {
+        // An empty durable commit makes every earlier non-durable one durable too.
+        let txn = self.begin_write(Durability::Immediate)?;
+        txn.commit().map_err(failed("flush"))
+    }
+
+    fn applied(&self) -> Result<Option<Applied>> {
+        self.meta(MetaTag::Applied)?
+            .map(|v| record::decode_applied(&v))
+            .transpose()
+    }
+
+    fn counters(&self) -> Result<Option<Counters>> {
+        self.meta(MetaTag::Counters)?
+            .map(|v| record::decode_counters(&v))
+            .transpose()
+    }
+
+    fn queues(&self) -> Result<Vec<QueueRecord>> {
+        let table = self
+            .begin_read()?
+            .open_table(QUEUES)
+            .map_err(failed("open queues table"))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(failed("scan queues"))? {
+            let (k, v) = entry.map_err(failed("scan queues"))?;
+            let Some(q) = keys::split_queue(k.value()) else {
+                return Err(Error::corrupt("queue key"));
+            };
+            out.push(record::decode_queue(q, v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>> {
+        let table = self
+            .begin_read()?
+            .open_table(GROUPS)
+            .map_err(failed("open groups table"))?;
+        let (lo, hi) = keys::groups_of(q);
+        let mut out = Vec::new();
+        for entry in table
+            .range::<&GroupKey>(&lo..=&hi)
+            .map_err(failed("scan groups"))?
+        {
+            let (k, v) = entry.map_err(failed("scan groups"))?;
+            let Some((q, node)) = keys::split_group(k.value()) else {
+                return Err(Error::corrupt("group key"));
+            };
+            out.push(record::decode_group(q, node, v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>> {
+        let table = self
+            .begin_read()?
+            .open_table(HEADERS)
+            .map_err(failed("open headers table"))?;
+        let (first, last) = keys::messages_of(q);
+        let after = after.map(|id| keys::message(q, id));
+        let lower = match &after {
+            Some(k) => Bound::Excluded(k),
+            None => Bound::Included(&first),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range::<&MessageKey>((lower, Bound::Included(&last)))
+            .map_err(failed("scan headers"))?
+            .take(limit)
+        {
+            let (k, v) = entry.map_err(failed("scan headers"))?;
+            let Some((q, id)) = keys::split_message(k.value()) else {
+                return Err(Error::corrupt("header key"));
+            };
+            out.push(record::decode_header(q, id, v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
+        // One read transaction for both, so the pair is from one commit.
+        let txn = self.begin_read()?;
+        let headers = txn
+            .open_table(HEADERS)
+            .map_err(failed("open headers table"))?;
+        let bodies = txn
+            .open_table(BODIES)
+            .map_err(failed("open bodies table"))?;
+        let k = keys::message(q, id);
+        let Some(h) = headers.get(&k).map_err(failed("read header"))? else {
+            return Ok(None);
+        };
+        let Some(b) = bodies.get(&k).map_err(failed("read body"))? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            record::decode_header(q, id, h.value())?,
+            record::decode_body(q, id, b.value())?,
+        )))
+    }
+
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+        let table = self
+            .begin_read()?
+            .open_table(BODIES)
+            .map_err(failed("open bodies table"))?;
+        let value = table
+            .get(&keys::message(q, id))
+            .map_err(failed("read body"))?;
+        value
+            .map(|v| record::decode_body(q, id, v.value()))
+            .transpose()
+    }
+}

@@ -1,0 +1,107 @@
+//! The [`QueueStore`] trait every backend implements, the [`Applied`] marker, and [`Source`], which lets
+//! `Engine::rebuild` read a store.
+use std::fmt;
+
+use doq_api::{
+    Body, Counters, GroupRecord, IndexSource, MessageHeader, MessageId, QueueId, QueueRecord,
+};
+
+use crate::{error::to_api, Result, WriteBatch};
+
+/// What a store persists for the queue engine: queue records, message headers and bodies, round-robin
+/// group trees, the engine counters and the applied marker, one keyspace each.
+///
+/// Writes arrive only as a [`WriteBatch`]; reads see the last committed batch.
+///
+/// # Contract
+/// - `commit` is atomic: after it returns, and after a crash, all of a batch is visible or none of it is.
+/// - `commit` applies the batch's ops in order: a later op wins over an earlier one on the same key, and a
+///   range delete (`delete_queue`, `delete_messages`) removes only what was written before it in the batch.
+/// - A store opened with `sync = true` has the batch on stable storage when `commit` returns; with
+///   `sync = false` a crash may lose a suffix of committed batches, never part of one. `flush` makes every
+///   committed batch durable.
+/// - `delete_queue(q)` removes the record of `q` and every header, body and group keyed by `q`, and nothing
+///   keyed by another queue. `delete_messages(q)` does the same but keeps the record.
+/// - `applied` and `counters` return what the last batch that set them stored, or `None` if none did.
+/// - `scan_headers` returns headers of one queue in ascending id order; `get_message` returns a message only
+///   when both its header and its body exist.
+/// - Stored values round-trip exactly (`==`), and bytes that do not decode are `Error::Corrupt`, never a panic.
+/// - Methods take `&self` and may be called from several threads; a read never sees half a batch.
+pub trait QueueStore: Send + Sync + fmt::Debug + 'static {
+    /// The backend's name, such as `redb`; it shows up in errors and metrics.
+    fn backend(&self) -> &'static str;
+    /// Applies `batch` atomically, in order; durable on return when the store was opened with `sync = true`.
+    fn commit(&self, batch: WriteBatch) -> Result<()>;
+    /// Makes every committed batch durable.
+    fn flush(&self) -> Result<()>;
+    /// The applied marker committed with the last batch that set one.
+    fn applied(&self) -> Result<Option<Applied>>;
+    /// The engine counters, if any batch stored them.
+    fn counters(&self) -> Result<Option<Counters>>;
+    /// Every queue record, in queue id order.
+    fn queues(&self) -> Result<Vec<QueueRecord>>;
+    /// The round-robin tree nodes of queue `q`, in node id order.
+    fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>>;
+    /// Headers of queue `q` with id > `after` (`None`: from the first), ascending by id, at most `limit`.
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>>;
+    /// A message's header and body, read together.
+    fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>>;
+    /// A message's body.
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>>;
+}
+
+/// The log position a batch brings the store to, committed in the same batch so replay after a crash starts
+/// exactly after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The index of the last command the batch contains.
+    pub index: u64,
+    /// Opaque bytes owned by the consensus layer (such as the Raft log id); the store never looks inside.
+    pub data: Vec<u8>,
+}
+
+/// A store seen as the engine's [`IndexSource`], for `Engine::rebuild`.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a>(pub &'a dyn QueueStore);
+
+impl Source<'_> {
+    /// How many headers `headers` reads per `scan_headers` call: bounded memory on huge queues.
+    pub const PAGE: usize = 4096;
+}
+
+impl IndexSource for Source<'_> {
+    fn counters(&self) -> doq_api::Result<Option<Counters>> {
+        self.0.counters().map_err(|e| to_api(self.0, &e))
+    }
+
+    fn queues(&self) -> doq_api::Result<Vec<QueueRecord>> {
+        self.0.queues().map_err(|e| to_api(self.0, &e))
+    }
+
+    fn groups(&self, queue: QueueId) -> doq_api::Result<Vec<GroupRecord>> {
+        self.0.groups(queue).map_err(|e| to_api(self.0, &e))
+    }
+
+    fn headers(&self, queue: QueueId, visit: &mut dyn FnMut(MessageHeader)) -> doq_api::Result<()> {
+        let mut after = None;
+        loop {
+            let page = self
+                .0
+                .scan_headers(queue, after, Self::PAGE)
+                .map_err(|e| to_api(self.0, &e))?;
+            let full = page.len() >= Self::PAGE;
+            for h in page {
+                after = Some(h.id);
+                visit(h);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}
