@@ -31,7 +31,7 @@ use self::{
 use crate::{
     command::{Command, Delivery, Enqueued, LogIndex, NewMessage, Reply, SettingsUpdate, Stamped},
     error::{Error, Result},
-    message::{Body, Lease, MessageHeader, MessageId, Metadata, Priority},
+    message::{Body, Group, Lease, MessageHeader, MessageId, Metadata, Priority},
     name::QueueName,
     queue::{QueueId, QueueKind, QueueSettings, Strategy},
     receipt::Receipt,
@@ -616,15 +616,38 @@ impl Engine {
         prng: &mut Prng,
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
+        // A dead-letter queue that no longer exists means messages are delivered normally (API.md §4.5).
+        let target = self
+            .queues
+            .get(name)
+            .and_then(|q| q.record.settings.dead_letter.clone())
+            .filter(|d| self.queues.contains_key(d));
         let Some(q) = self.queues.get_mut(name) else {
             return Err(Error::QueueNotFound(name.to_string()));
         };
+        let max_deliveries = q.record.settings.max_deliveries;
         let mut out = Vec::new();
+        let mut dead = Vec::new();
         while out.len() < usize::from(max.max(1)) {
             let Some(id) = q.select(now, prng) else { break };
             let Some(entry) = q.messages.get_mut(&id) else {
                 continue;
             };
+            if target.is_some() && max_deliveries > 0 && entry.deliveries >= max_deliveries {
+                // This would be delivery max_deliveries + 1: move it instead and keep selecting.
+                let body = m.body(q.record.id, id)?.unwrap_or_default();
+                dead.push((
+                    id,
+                    entry.group.clone(),
+                    entry.priority,
+                    entry.deliveries,
+                    body,
+                ));
+                q.messages.remove(&id);
+                m.delete_message(q.record.id, id);
+                q.record.dead_lettered += 1;
+                continue;
+            }
             entry.deliveries = entry.deliveries.saturating_add(1);
             entry.version = index;
             let body = m.body(q.record.id, id)?.unwrap_or_default();
@@ -655,15 +678,65 @@ impl Engine {
             });
         }
         q.flush_tree(m);
+        if !dead.is_empty() {
+            m.put_queue(&q.record);
+        }
+        if !out.is_empty() {
+            q.rates.record(
+                Op::Dequeue,
+                now.as_secs(),
+                u32::try_from(out.len()).unwrap_or(u32::MAX),
+            );
+        }
+        if let Some(target) = target {
+            self.dead_letter(index, now, name, &target, dead, m);
+        }
         if out.is_empty() {
             return Err(Error::QueueEmpty(name.to_string()));
         }
-        q.rates.record(
-            Op::Dequeue,
-            now.as_secs(),
-            u32::try_from(out.len()).unwrap_or(u32::MAX),
-        );
         Ok(Reply::Dequeued(out))
+    }
+
+    /// Enqueues moved messages into the dead-letter queue `target` with `x-doq-*` metadata (API.md §4.5).
+    fn dead_letter(
+        &mut self,
+        index: LogIndex,
+        now: Timestamp,
+        source: &QueueName,
+        target: &QueueName,
+        moved: Vec<(MessageId, Group, Priority, u32, Body)>,
+        m: &mut dyn Mutations,
+    ) {
+        let Some(t) = self.queues.get_mut(target) else {
+            return;
+        };
+        let count = u32::try_from(moved.len()).unwrap_or(u32::MAX);
+        for (old_id, group, priority, deliveries, mut body) in moved {
+            let id = if t.messages.contains_key(&old_id) {
+                Self::next_id(&mut self.counters, now, |id| t.messages.contains_key(&id))
+            } else {
+                old_id
+            };
+            let meta = &mut body.metadata;
+            meta.insert("x-doq-original-queue".into(), source.to_string());
+            meta.insert("x-doq-original-id".into(), old_id.to_string());
+            meta.insert("x-doq-original-group".into(), group.as_str().to_string());
+            meta.insert("x-doq-delivery-count".into(), deliveries.to_string());
+            meta.insert("x-doq-dead-lettered-at".into(), now.as_secs().to_string());
+            let stored = t.stored_group(&group);
+            let entry = Entry {
+                group: stored.clone(),
+                priority,
+                deliveries: 0,
+                lease: None,
+                version: index,
+            };
+            t.insert_ready(&stored, (priority, id));
+            m.put_message(&entry.header(t.record.id, id), &body);
+            t.messages.insert(id, entry);
+        }
+        t.rates.record(Op::Enqueue, now.as_secs(), count);
+        t.flush_tree(m);
     }
 
     /// Finds a message with a live lease, checking the receipt (API.md §3.4).
