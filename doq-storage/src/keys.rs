@@ -3,6 +3,7 @@
 //! ```text
 //! queues   qid:u32            headers, bodies  qid:u32 ‖ id:u64
 //! groups   qid:u32 ‖ node:u32 meta             tag:u8
+//! log      index:u64          raft             tag:u8
 //! ```
 use doq_api::{MessageId, QueueId};
 
@@ -28,6 +29,55 @@ impl MetaTag {
     pub(crate) fn key(self) -> u8 {
         self as u8
     }
+}
+
+/// A `log` key: `index:u64`.
+pub(crate) type LogKey = [u8; 8];
+
+/// The `raft` keyspace's tags. Frozen: they are on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RaftTag {
+    /// [`LogMeta::Vote`](crate::LogMeta::Vote).
+    Vote = 1,
+    /// [`LogMeta::Committed`](crate::LogMeta::Committed).
+    Committed = 2,
+    /// [`LogMeta::LastPurged`](crate::LogMeta::LastPurged): consensus's opaque record.
+    LastPurged = 3,
+    /// The store's own `last_purged` index, a `u64` big-endian, written by `purge`.
+    PurgedIndex = 4,
+}
+
+impl RaftTag {
+    /// The one-byte key.
+    pub(crate) fn key(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<crate::LogMeta> for RaftTag {
+    fn from(m: crate::LogMeta) -> Self {
+        match m {
+            crate::LogMeta::Vote => Self::Vote,
+            crate::LogMeta::Committed => Self::Committed,
+            crate::LogMeta::LastPurged => Self::LastPurged,
+        }
+    }
+}
+
+/// The key of log entry `index`.
+pub(crate) fn log(index: u64) -> LogKey {
+    index.to_be_bytes()
+}
+
+/// Reads a log key (or the stored purged index); `None` if it is not 8 bytes.
+pub(crate) fn split_log(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.try_into().ok()?))
+}
+
+/// Reads the purged index stored under [`RaftTag::PurgedIndex`].
+pub(crate) fn decode_purged(bytes: &[u8]) -> crate::Result<u64> {
+    split_log(bytes).ok_or_else(|| crate::Error::corrupt("purged index: not 8 bytes"))
 }
 
 /// The key of message `id` of queue `q`.
@@ -110,5 +160,13 @@ mod tests {
         assert_eq!(split_group(&lo), Some((QueueId(u32::MAX), 0)));
         assert_eq!(split_group(&hi), Some((QueueId(u32::MAX), u32::MAX)));
         assert_eq!(split_queue(&queue(QueueId(9))), Some(QueueId(9)));
+    }
+
+    #[test]
+    fn log_keys_sort_by_index() {
+        let keys = [log(0), log(255), log(256), log(u64::MAX)];
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(split_log(&keys[2]), Some(256));
+        assert_eq!(split_log(&keys[2][..7]), None);
     }
 }

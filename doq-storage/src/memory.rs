@@ -1,19 +1,29 @@
-//! [`MemoryStore`]: ordered maps behind a mutex. The reference semantics every backend is compared with; not
-//! durable.
+//! [`MemoryStore`]: ordered maps behind a mutex. The reference semantics every backend is compared with, for
+//! both [`QueueStore`] and [`LogStore`]; not durable.
 use std::{
     collections::BTreeMap,
-    ops::RangeInclusive,
+    ops::{Range, RangeInclusive},
     sync::{Mutex, MutexGuard},
 };
 
 use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
 
-use crate::{batch::Op, Applied, Error, QueueStore, Result, WriteBatch};
+use crate::{batch::Op, Applied, Error, LogMeta, LogStore, QueueStore, Result, WriteBatch};
 
 /// A store that keeps everything in memory: fast, obviously correct, and gone when dropped.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Apart from `state`: log writes and queue commits never wait for each other.
+    log: Mutex<Log>,
+}
+
+/// The [`LogStore`] half.
+#[derive(Debug, Default)]
+struct Log {
+    entries: BTreeMap<u64, Vec<u8>>,
+    purged: Option<u64>,
+    meta: BTreeMap<LogMeta, Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +50,12 @@ impl MemoryStore {
         self.state
             .lock()
             .map_err(|_| Error::backend_failed(Self::BACKEND, "lock state", "poisoned by a panic"))
+    }
+
+    fn log(&self) -> Result<MutexGuard<'_, Log>> {
+        self.log
+            .lock()
+            .map_err(|_| Error::backend_failed(Self::BACKEND, "lock log", "poisoned by a panic"))
     }
 }
 
@@ -169,5 +185,59 @@ impl QueueStore for MemoryStore {
 
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
         Ok(self.state()?.bodies.get(&(q, id)).cloned())
+    }
+}
+
+impl LogStore for MemoryStore {
+    fn append(&self, entries: &[(u64, Vec<u8>)]) -> Result<()> {
+        let mut log = self.log()?;
+        for (index, entry) in entries {
+            log.entries.insert(*index, entry.clone());
+        }
+        Ok(())
+    }
+
+    fn read(&self, range: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .log()?
+            .entries
+            .range(range)
+            .map(|(i, e)| (*i, e.clone()))
+            .collect())
+    }
+
+    fn truncate(&self, from: u64) -> Result<()> {
+        self.log()?.entries.split_off(&from);
+        Ok(())
+    }
+
+    fn purge(&self, upto: u64) -> Result<()> {
+        let mut log = self.log()?;
+        log.entries = match upto.checked_add(1) {
+            Some(first_kept) => log.entries.split_off(&first_kept),
+            None => BTreeMap::new(),
+        };
+        log.purged = log.purged.max(Some(upto));
+        Ok(())
+    }
+
+    fn last_purged(&self) -> Result<Option<u64>> {
+        Ok(self.log()?.purged)
+    }
+
+    fn last_index(&self) -> Result<Option<u64>> {
+        Ok(self.log()?.entries.last_key_value().map(|(i, _)| *i))
+    }
+
+    fn save(&self, key: LogMeta, value: &[u8]) -> Result<()> {
+        self.log()?.meta.insert(key, value.to_vec());
+        Ok(())
+    }
+
+    fn load(&self, key: LogMeta) -> Result<Option<Vec<u8>>> {
+        Ok(self.log()?.meta.get(&key).cloned())
     }
 }

@@ -1,15 +1,17 @@
-//! [`open`]: picks a backend by name, locks the data directory for the store's lifetime and checks the
-//! directory's `DOQ_STORE` marker, so a directory is never opened by a second process or the wrong backend.
+//! [`open_stores`] (and [`open`], its queue half): picks a backend by name, locks the data directory for the
+//! store's lifetime and checks the directory's `DOQ_STORE` marker, so a directory is never opened by a
+//! second process or the wrong backend.
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Write},
+    ops::Range,
     path::Path,
     sync::Arc,
 };
 
 use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
 
-use crate::{Applied, Error, MemoryStore, QueueStore, Result, WriteBatch};
+use crate::{Applied, Error, LogMeta, LogStore, MemoryStore, QueueStore, Result, WriteBatch};
 
 /// The marker file naming the backend that owns a data directory.
 pub const MARKER_FILE: &str = "DOQ_STORE";
@@ -17,23 +19,41 @@ pub const MARKER_FILE: &str = "DOQ_STORE";
 pub const LOCK_FILE: &str = "LOCK";
 /// The redb database file inside the data directory.
 pub const REDB_FILE: &str = "doq.redb";
+/// The RocksDB database directory inside the data directory (RocksDB keeps its own `LOCK` file in it).
+pub const ROCKSDB_DIR: &str = "rocksdb";
+/// The sled database directory inside the data directory.
+pub const SLED_DIR: &str = "sled";
 
 /// The backends compiled into this binary.
 pub const BACKENDS: &[&str] = &[
     "memory",
     #[cfg(feature = "redb")]
     "redb",
+    #[cfg(feature = "rocksdb")]
+    "rocksdb",
+    #[cfg(feature = "sled")]
+    "sled",
 ];
 
 /// How to open a store.
+///
+/// # Tuning, per backend
+/// | option | memory | redb | rocksdb | sled |
+/// |---|---|---|---|---|
+/// | `sync = true` | no-op | `Durability::Immediate` per write | WAL synced per write (`WriteOptions::set_sync`) | `Db::flush` after each write |
+/// | `sync = false` | no-op | `Durability::None`; durable at `flush` | WAL written, not synced; `flush` syncs it | background flush every 500 ms; `flush` at once |
+/// | `cache_bytes` | unused | page cache | one LRU block cache shared by all column families | page cache capacity |
+///
+/// Fixed, not tunable: RocksDB compresses with LZ4 (Zstandard on the bottommost level) and uses 10-bit
+/// bloom filters; sled is built without compression; redb has no compression.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// `true` (config `sync = always`): every commit is on stable storage when it returns. `false`: commits
-    /// reach the disk at the next `flush` (or clean close), and a crash may lose the batches since then,
-    /// never part of one. With `false`, call `flush` now and then: redb reclaims pages only after a
-    /// durable commit.
+    /// `true` (config `sync = always`): every commit and every log write is on stable storage when it
+    /// returns. `false` (`sync = never`): they reach the disk at the next `flush` (or clean close, or on
+    /// the backend's own schedule), and a crash may lose the writes since then, never part of one. With
+    /// `false`, call `flush` now and then: redb reclaims pages only after a durable commit.
     pub sync: bool,
-    /// Bytes of page cache the backend may use.
+    /// Bytes of cache the backend may use (config `cache_bytes`); see the table above.
     pub cache_bytes: u64,
 }
 
@@ -47,13 +67,38 @@ impl Default for StoreOptions {
     }
 }
 
-/// Opens the `backend` store in `dir`, creating the directory and the store if needed.
+/// The two views of one database: the queue keyspaces and the Raft log.
 ///
-/// The directory stays locked until the returned store is dropped: another open of it, from this process
-/// or another, fails with [`Error::Locked`]. A directory created by another backend fails with
+/// Both hold the data directory's lock; it is released when the last clone of either is dropped.
+#[derive(Clone, Debug)]
+pub struct Stores {
+    /// Queue records, messages, groups, counters and the applied marker.
+    pub queues: Arc<dyn QueueStore>,
+    /// The Raft log, vote and committed index, in the same database.
+    pub log: Arc<dyn LogStore>,
+}
+
+impl Stores {
+    /// Both views of one store.
+    pub fn shared<S: QueueStore + LogStore>(store: Arc<S>) -> Self {
+        Self {
+            queues: store.clone(),
+            log: store,
+        }
+    }
+}
+
+/// Opens the `backend` store in `dir`, creating the directory and the store if needed, and returns its queue
+/// and log views.
+///
+/// The directory stays locked until both views are dropped: another open of it, from this process or
+/// another, fails with [`Error::Locked`]. A directory created by another backend fails with
 /// [`Error::WrongBackend`]; a backend this binary was built without fails with [`Error::NotCompiled`].
-#[cfg_attr(not(feature = "redb"), allow(unused_variables))] // `opts` only tunes on-disk backends
-pub fn open(backend: &str, dir: &Path, opts: &StoreOptions) -> Result<Arc<dyn QueueStore>> {
+#[cfg_attr(
+    not(any(feature = "redb", feature = "rocksdb", feature = "sled")),
+    allow(unused_variables)
+)] // `opts` only tunes on-disk backends
+pub fn open_stores(backend: &str, dir: &Path, opts: &StoreOptions) -> Result<Stores> {
     let backend = resolve(backend)?;
     fs::create_dir_all(dir).map_err(|e| Error::io("create data dir", dir, e))?;
     let lock = lock(dir)?;
@@ -62,14 +107,29 @@ pub fn open(backend: &str, dir: &Path, opts: &StoreOptions) -> Result<Arc<dyn Qu
         #[cfg(feature = "redb")]
         "redb" => {
             let store = crate::RedbStore::open(&dir.join(REDB_FILE), opts)?;
-            Ok(Arc::new(DirLocked { store, _lock: lock }))
+            Ok(Stores::shared(Arc::new(DirLocked { store, _lock: lock })))
         }
-        "memory" => Ok(Arc::new(DirLocked {
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => {
+            let store = crate::RocksStore::open(&dir.join(ROCKSDB_DIR), opts)?;
+            Ok(Stores::shared(Arc::new(DirLocked { store, _lock: lock })))
+        }
+        #[cfg(feature = "sled")]
+        "sled" => {
+            let store = crate::SledStore::open(&dir.join(SLED_DIR), opts)?;
+            Ok(Stores::shared(Arc::new(DirLocked { store, _lock: lock })))
+        }
+        "memory" => Ok(Stores::shared(Arc::new(DirLocked {
             store: MemoryStore::new(),
             _lock: lock,
-        })),
+        }))),
         other => Err(Error::NotCompiled { backend: other }),
     }
+}
+
+/// Opens the `backend` store in `dir` like [`open_stores`], for callers that need only the queue view.
+pub fn open(backend: &str, dir: &Path, opts: &StoreOptions) -> Result<Arc<dyn QueueStore>> {
+    Ok(open_stores(backend, dir, opts)?.queues)
 }
 
 /// The static name of `backend`, if it is compiled in.
@@ -199,5 +259,40 @@ impl<S: QueueStore> QueueStore for DirLocked<S> {
 
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
         self.store.get_body(q, id)
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl<S: LogStore> LogStore for DirLocked<S> {
+    fn append(&self, entries: &[(u64, Vec<u8>)]) -> Result<()> {
+        self.store.append(entries)
+    }
+
+    fn read(&self, range: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.store.read(range)
+    }
+
+    fn truncate(&self, from: u64) -> Result<()> {
+        self.store.truncate(from)
+    }
+
+    fn purge(&self, upto: u64) -> Result<()> {
+        self.store.purge(upto)
+    }
+
+    fn last_purged(&self) -> Result<Option<u64>> {
+        self.store.last_purged()
+    }
+
+    fn last_index(&self) -> Result<Option<u64>> {
+        self.store.last_index()
+    }
+
+    fn save(&self, key: LogMeta, value: &[u8]) -> Result<()> {
+        self.store.save(key, value)
+    }
+
+    fn load(&self, key: LogMeta) -> Result<Option<Vec<u8>>> {
+        self.store.load(key)
     }
 }

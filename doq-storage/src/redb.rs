@@ -1,8 +1,8 @@
 //! [`RedbStore`]: the store on [redb](https://docs.rs/redb) 4, one table per keyspace, one write transaction
-//! per batch.
+//! per batch (and per log write).
 use std::{
     fmt,
-    ops::Bound,
+    ops::{Bound, Range},
     path::{Path, PathBuf},
 };
 
@@ -15,8 +15,8 @@ use redb::{
 use crate::{
     batch::Op,
     error::BoxError,
-    keys::{self, GroupKey, MessageKey, MetaTag, QueueKey},
-    record, Applied, Error, QueueStore, Result, StoreOptions, WriteBatch,
+    keys::{self, GroupKey, LogKey, MessageKey, MetaTag, QueueKey, RaftTag},
+    record, Applied, Error, LogMeta, LogStore, QueueStore, Result, StoreOptions, WriteBatch,
 };
 
 const QUEUES: TableDefinition<'_, &QueueKey, &[u8]> = TableDefinition::new("queues");
@@ -24,6 +24,8 @@ const HEADERS: TableDefinition<'_, &MessageKey, &[u8]> = TableDefinition::new("h
 const BODIES: TableDefinition<'_, &MessageKey, &[u8]> = TableDefinition::new("bodies");
 const GROUPS: TableDefinition<'_, &GroupKey, &[u8]> = TableDefinition::new("groups");
 const META: TableDefinition<'_, u8, &[u8]> = TableDefinition::new("meta");
+const LOG: TableDefinition<'_, &LogKey, &[u8]> = TableDefinition::new("log");
+const RAFT: TableDefinition<'_, u8, &[u8]> = TableDefinition::new("raft");
 
 /// The backend's name.
 const BACKEND: &str = "redb";
@@ -33,7 +35,7 @@ fn failed<E: Into<BoxError>>(op: &'static str) -> impl FnOnce(E) -> Error {
     move |e| Error::backend_failed(BACKEND, op, e)
 }
 
-/// A [`QueueStore`] in one redb file.
+/// A [`QueueStore`] and [`LogStore`] in one redb file.
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
@@ -164,6 +166,21 @@ impl<'txn> Tables<'txn> {
     }
 }
 
+/// The log tables of one write transaction.
+struct LogTables<'txn> {
+    log: Table<'txn, &'static LogKey, &'static [u8]>,
+    raft: Table<'txn, u8, &'static [u8]>,
+}
+
+impl<'txn> LogTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Ok(Self {
+            log: txn.open_table(LOG).map_err(failed("open log table"))?,
+            raft: txn.open_table(RAFT).map_err(failed("open raft table"))?,
+        })
+    }
+}
+
 impl RedbStore {
     /// Opens (or creates) the database file at `path`. Callers normally use [`crate::open`], which also
     /// locks the data directory and checks its backend marker.
@@ -186,6 +203,7 @@ impl RedbStore {
         // Create every table up front, so read transactions never meet a missing one.
         let txn = store.begin_write(Durability::Immediate)?;
         Tables::open(&txn)?;
+        LogTables::open(&txn)?;
         txn.commit().map_err(failed("create tables"))?;
         Ok(store)
     }
@@ -193,6 +211,39 @@ impl RedbStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The durability of a write: fsync only when the store was opened with `sync`.
+    fn durability(&self) -> Durability {
+        if self.sync {
+            Durability::Immediate
+        } else {
+            Durability::None
+        }
+    }
+
+    /// Runs `write` on the log tables in one write transaction and commits it.
+    fn write_log(
+        &self,
+        op: &'static str,
+        write: impl FnOnce(&mut LogTables<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let txn = self.begin_write(self.durability())?;
+        {
+            let mut tables = LogTables::open(&txn)?;
+            // On error the transaction is dropped, which aborts it.
+            write(&mut tables)?;
+        }
+        txn.commit().map_err(failed(op))
+    }
+
+    fn raft(&self, tag: RaftTag) -> Result<Option<Vec<u8>>> {
+        let table = self
+            .begin_read()?
+            .open_table(RAFT)
+            .map_err(failed("open raft table"))?;
+        let value = table.get(tag.key()).map_err(failed("read raft metadata"))?;
+        Ok(value.map(|v| v.value().to_vec()))
     }
 
     fn begin_write(&self, durability: Durability) -> Result<WriteTransaction> {
@@ -230,11 +281,7 @@ impl QueueStore for RedbStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let txn = self.begin_write(if self.sync {
-            Durability::Immediate
-        } else {
-            Durability::None
-        })?;
+        let txn = self.begin_write(self.durability())?;
         {
             let mut tables = Tables::open(&txn)?;
             for op in batch.into_ops() {
@@ -363,5 +410,102 @@ impl QueueStore for RedbStore {
         value
             .map(|v| record::decode_body(q, id, v.value()))
             .transpose()
+    }
+}
+
+impl LogStore for RedbStore {
+    fn append(&self, entries: &[(u64, Vec<u8>)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write_log("append log entries", |t| {
+            for (index, entry) in entries {
+                t.log
+                    .insert(&keys::log(*index), entry.as_slice())
+                    .map_err(failed("write log entry"))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn read(&self, range: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let table = self
+            .begin_read()?
+            .open_table(LOG)
+            .map_err(failed("open log table"))?;
+        let (lo, hi) = (keys::log(range.start), keys::log(range.end));
+        let mut out = Vec::new();
+        for entry in table
+            .range::<&LogKey>(&lo..&hi)
+            .map_err(failed("read log"))?
+        {
+            let (k, v) = entry.map_err(failed("read log"))?;
+            let Some(index) = keys::split_log(k.value()) else {
+                return Err(Error::corrupt("log key"));
+            };
+            out.push((index, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn truncate(&self, from: u64) -> Result<()> {
+        self.write_log("truncate log", |t| {
+            t.log
+                .retain_in::<&LogKey, _>(&keys::log(from).., |_, _| false)
+                .map_err(failed("delete log suffix"))
+        })
+    }
+
+    fn purge(&self, upto: u64) -> Result<()> {
+        self.write_log("purge log", |t| {
+            t.log
+                .retain_in::<&LogKey, _>(..=&keys::log(upto), |_, _| false)
+                .map_err(failed("delete log prefix"))?;
+            let key = RaftTag::PurgedIndex.key();
+            let old = match t.raft.get(key).map_err(failed("read purged index"))? {
+                Some(v) => Some(keys::decode_purged(v.value())?),
+                None => None,
+            };
+            let purged = old.max(Some(upto)).unwrap_or(upto);
+            t.raft
+                .insert(key, keys::log(purged).as_slice())
+                .map_err(failed("write purged index"))?;
+            Ok(())
+        })
+    }
+
+    fn last_purged(&self) -> Result<Option<u64>> {
+        self.raft(RaftTag::PurgedIndex)?
+            .map(|v| keys::decode_purged(&v))
+            .transpose()
+    }
+
+    fn last_index(&self) -> Result<Option<u64>> {
+        let table = self
+            .begin_read()?
+            .open_table(LOG)
+            .map_err(failed("open log table"))?;
+        let Some((k, _)) = table.last().map_err(failed("read last log entry"))? else {
+            return Ok(None);
+        };
+        keys::split_log(k.value())
+            .map(Some)
+            .ok_or_else(|| Error::corrupt("log key"))
+    }
+
+    fn save(&self, key: LogMeta, value: &[u8]) -> Result<()> {
+        self.write_log("save raft metadata", |t| {
+            t.raft
+                .insert(RaftTag::from(key).key(), value)
+                .map_err(failed("write raft metadata"))?;
+            Ok(())
+        })
+    }
+
+    fn load(&self, key: LogMeta) -> Result<Option<Vec<u8>>> {
+        self.raft(RaftTag::from(key))
     }
 }

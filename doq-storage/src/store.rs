@@ -1,6 +1,6 @@
 //! The [`QueueStore`] trait every backend implements, the [`Applied`] marker, and [`Source`], which lets
 //! `Engine::rebuild` read a store.
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use doq_api::{
     Body, Counters, GroupRecord, IndexSource, MessageHeader, MessageId, QueueId, QueueRecord,
@@ -53,6 +53,55 @@ pub trait QueueStore: Send + Sync + fmt::Debug + 'static {
     fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>>;
     /// A message's body.
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>>;
+}
+
+/// A shared store is a store, so wrappers such as `FaultyStore` can wrap what `open` returns.
+#[deny(clippy::missing_trait_methods)]
+impl<S: QueueStore + ?Sized> QueueStore for Arc<S> {
+    fn backend(&self) -> &'static str {
+        (**self).backend()
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<()> {
+        (**self).commit(batch)
+    }
+
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+
+    fn applied(&self) -> Result<Option<Applied>> {
+        (**self).applied()
+    }
+
+    fn counters(&self) -> Result<Option<Counters>> {
+        (**self).counters()
+    }
+
+    fn queues(&self) -> Result<Vec<QueueRecord>> {
+        (**self).queues()
+    }
+
+    fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>> {
+        (**self).groups(q)
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>> {
+        (**self).scan_headers(q, after, limit)
+    }
+
+    fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
+        (**self).get_message(q, id)
+    }
+
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+        (**self).get_body(q, id)
+    }
 }
 
 /// The log position a batch brings the store to, committed in the same batch so replay after a crash starts

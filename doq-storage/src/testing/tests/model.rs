@@ -1,14 +1,14 @@
-//! The model test: random op sequences, committed in random batches to redb and to `MemoryStore` (the model),
-//! must leave both with the same contents after every commit and every reopen.
+//! The model test: random op sequences, committed in random batches, and random log writes, applied to a
+//! backend and to `MemoryStore` (the model: ordered maps), must leave both with the same contents after
+//! every step and every reopen.
 use doq_api::{
     Body, Counters, Group, GroupRecord, Lease, MessageHeader, MessageId, Priority, QueueId,
     QueueRecord, Timestamp,
 };
-use proptest::{collection::vec, prelude::*};
-use tempfile::TempDir;
+use proptest::{collection::vec, prelude::*, test_runner::TestCaseError};
 
-use super::opts;
-use crate::{open, testing, Applied, MemoryStore, Op, QueueStore, WriteBatch};
+use super::{Backend, Harness};
+use crate::{testing, Applied, LogMeta, LogStore, MemoryStore, Op, QueueStore, WriteBatch};
 
 const QS: [QueueId; 3] = [QueueId(0), QueueId(1), QueueId(2)];
 const IDS: [MessageId; 5] = [
@@ -20,9 +20,29 @@ const IDS: [MessageId; 5] = [
 ];
 
 #[derive(Clone, Debug)]
-enum Step {
+pub(super) enum Step {
     Commit(Vec<Op>),
+    Log(LogOp),
     Reopen,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum LogOp {
+    Append(Vec<(u64, Vec<u8>)>),
+    Truncate(u64),
+    Purge(u64),
+    Save(LogMeta, Vec<u8>),
+}
+
+impl LogOp {
+    fn apply(&self, log: &dyn LogStore) -> crate::Result<()> {
+        match self {
+            Self::Append(entries) => log.append(entries),
+            Self::Truncate(from) => log.truncate(*from),
+            Self::Purge(upto) => log.purge(*upto),
+            Self::Save(key, value) => log.save(*key, value),
+        }
+    }
 }
 
 fn qid() -> impl Strategy<Value = u32> {
@@ -88,8 +108,30 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn step() -> impl Strategy<Value = Step> {
-    prop_oneof![8 => vec(op(), 0..12).prop_map(Step::Commit), 1 => Just(Step::Reopen)]
+/// Log indexes: a small range, so appends, truncates and purges overlap; and the extremes.
+fn index() -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 0..12u64, 1 => Just(u64::MAX)]
+}
+
+fn log_op() -> impl Strategy<Value = LogOp> {
+    prop_oneof![
+        4 => vec((index(), vec(any::<u8>(), 0..6)), 0..5).prop_map(LogOp::Append),
+        3 => (0..12u64, 1..5u64).prop_map(|(first, n)| {
+            LogOp::Append((first..first + n).map(|i| (i, i.to_be_bytes().to_vec())).collect())
+        }),
+        2 => index().prop_map(LogOp::Truncate),
+        2 => index().prop_map(LogOp::Purge),
+        2 => (prop::sample::select(LogMeta::ALL.to_vec()), vec(any::<u8>(), 0..6))
+            .prop_map(|(key, value)| LogOp::Save(key, value)),
+    ]
+}
+
+pub(super) fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => vec(op(), 0..12).prop_map(Step::Commit),
+        4 => log_op().prop_map(Step::Log),
+        1 => Just(Step::Reopen),
+    ]
 }
 
 fn cases(fast: u32) -> u32 {
@@ -100,42 +142,63 @@ fn cases(fast: u32) -> u32 {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
+pub(super) fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(48),
+        ..ProptestConfig::default()
+    }
+}
 
-    #[test]
-    fn redb_agrees_with_memory(steps in vec(step(), 1..16), sync in any::<bool>()) {
-        let dir = TempDir::new().unwrap();
-        let mut redb = open("redb", dir.path(), &opts(sync)).unwrap();
-        let memory = MemoryStore::new();
-        for step in steps {
-            match step {
-                Step::Commit(ops) => {
-                    let batch: WriteBatch = ops.into_iter().collect();
-                    // The staged view of a body must be what the commit leaves.
-                    let keys: Vec<_> = QS.iter().flat_map(|q| IDS.iter().map(move |id| (*q, *id))).collect();
-                    let staged: Vec<_> = keys.iter().map(|(q, id)| batch.staged_body(*q, *id).map(Option::<&Body>::cloned)).collect();
-                    memory.commit(batch.clone()).unwrap();
-                    redb.commit(batch).unwrap();
-                    for ((q, id), staged) in keys.into_iter().zip(staged) {
-                        if let Some(staged) = staged {
-                            prop_assert_eq!(staged, memory.get_body(q, id).unwrap());
-                        }
+/// Compares everything `h` holds with the model.
+fn compare(h: &Harness, model: &MemoryStore) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        testing::snapshot(h.queues(), &QS, &IDS).unwrap(),
+        testing::snapshot(model, &QS, &IDS).unwrap()
+    );
+    let mut got = testing::log_snapshot(h.log()).unwrap();
+    let mut want = testing::log_snapshot(model).unwrap();
+    // `log_snapshot` reads below `u64::MAX`; add the entry at it, if any.
+    got.entries
+        .extend(h.log().read(u64::MAX - 1..u64::MAX).unwrap());
+    want.entries
+        .extend(model.read(u64::MAX - 1..u64::MAX).unwrap());
+    prop_assert_eq!(got, want);
+    Ok(())
+}
+
+/// Runs `steps` on `backend` and on the model, comparing after each step and after a final reopen.
+pub(super) fn run(backend: Backend, steps: &[Step], sync: bool) -> Result<(), TestCaseError> {
+    let mut h = Harness::new(backend, sync);
+    let model = MemoryStore::new();
+    for step in steps {
+        match step {
+            Step::Commit(ops) => {
+                let batch: WriteBatch = ops.iter().cloned().collect();
+                // The staged view of a body must be what the commit leaves.
+                let keys: Vec<_> = QS
+                    .iter()
+                    .flat_map(|q| IDS.iter().map(move |id| (*q, *id)))
+                    .collect();
+                let staged: Vec<_> = keys
+                    .iter()
+                    .map(|(q, id)| batch.staged_body(*q, *id).map(Option::<&Body>::cloned))
+                    .collect();
+                model.commit(batch.clone()).unwrap();
+                h.queues().commit(batch).unwrap();
+                for ((q, id), staged) in keys.into_iter().zip(staged) {
+                    if let Some(staged) = staged {
+                        prop_assert_eq!(staged, model.get_body(q, id).unwrap());
                     }
                 }
-                Step::Reopen => {
-                    drop(redb);
-                    redb = open("redb", dir.path(), &opts(sync)).unwrap();
-                }
             }
-            let want = testing::snapshot(&memory, &QS, &IDS).unwrap();
-            prop_assert_eq!(testing::snapshot(redb.as_ref(), &QS, &IDS).unwrap(), want);
+            Step::Log(op) => {
+                op.apply(&model).unwrap();
+                op.apply(h.log()).unwrap();
+            }
+            Step::Reopen => h.reopen(),
         }
-        drop(redb);
-        let redb = open("redb", dir.path(), &opts(sync)).unwrap();
-        prop_assert_eq!(
-            testing::snapshot(redb.as_ref(), &QS, &IDS).unwrap(),
-            testing::snapshot(&memory, &QS, &IDS).unwrap()
-        );
+        compare(&h, &model)?;
     }
+    h.reopen();
+    compare(&h, &model)
 }

@@ -1,0 +1,259 @@
+//! [`FaultyStore`]: a [`QueueStore`] wrapper that injects faults for tests, in the spirit of Neon's
+//! `UnreliableWrapper` and redb's crash backend. Faults are knobs set at run time, never `cfg` branches in
+//! production code.
+use std::{
+    collections::BTreeMap,
+    fmt,
+    ops::Range,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Mutex, MutexGuard,
+    },
+    thread,
+    time::Duration,
+};
+
+use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
+
+use crate::{Applied, Error, LogMeta, LogStore, QueueStore, Result, WriteBatch};
+
+/// When an injected commit failure strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitFault {
+    /// Return an error without writing: the store is unchanged, as after any failed atomic commit.
+    Before,
+    /// Commit the batch, then return an error: the caller cannot tell this from [`Before`](Self::Before)
+    /// (a failed commit's outcome is unknown) and must recover from the store either way.
+    After,
+}
+
+/// The source of every error [`FaultyStore`] injects, so a test can tell an injected fault from a real one
+/// (`std::error::Error::source` of the [`Error::Backend`] it returns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("injected fault")]
+pub struct InjectedFault;
+
+impl InjectedFault {
+    /// Whether `e` is an error [`FaultyStore`] injected.
+    pub fn caused(e: &Error) -> bool {
+        std::error::Error::source(e).is_some_and(<dyn std::error::Error>::is::<Self>)
+    }
+}
+
+/// A [`QueueStore`] that passes everything to `S`, except the faults it is told to inject:
+/// - [`fail_commit`](Self::fail_commit): the Nth commit from now fails, before or after writing;
+/// - [`delay_commits`](Self::delay_commits): every commit first sleeps;
+/// - [`fail_reads`](Self::fail_reads): every read method fails while set.
+///
+/// Injected errors are [`Error::Backend`] with the inner store's backend name and [`InjectedFault`] as
+/// their source. Knobs take `&self`, so a test can turn them while the store is shared. When `S` is also a
+/// [`LogStore`], so is the wrapper, passing every log call through untouched: wrap a store with
+/// `Stores::shared` to fault its queue half while its log works.
+pub struct FaultyStore<S> {
+    inner: S,
+    /// Commits attempted so far, failed ones included.
+    commits: AtomicU64,
+    /// Scheduled failures, by the commit number (1-based, counted by `commits`) they strike.
+    faults: Mutex<BTreeMap<u64, CommitFault>>,
+    /// The delay before every commit; `Duration::ZERO` for none.
+    delay: Mutex<Duration>,
+    reads_fail: AtomicBool,
+}
+
+impl<S: fmt::Debug> fmt::Debug for FaultyStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyStore")
+            .field("inner", &self.inner)
+            .field("commits", &self.commits)
+            .field("faults", &self.faults)
+            .field("delay", &self.delay)
+            .field("reads_fail", &self.reads_fail)
+            .finish()
+    }
+}
+
+impl<S: QueueStore> FaultyStore<S> {
+    /// Wraps `inner`, injecting nothing until told to.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            commits: AtomicU64::new(0),
+            faults: Mutex::new(BTreeMap::new()),
+            delay: Mutex::new(Duration::ZERO),
+            reads_fail: AtomicBool::new(false),
+        }
+    }
+
+    /// The wrapped store, for reading behind the faults' back.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the store.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Makes the `nth` commit from now fail (`1`: the next one) at `when`. Several may be scheduled; a
+    /// later call for the same commit replaces the earlier one. `nth = 0` schedules nothing.
+    pub fn fail_commit(&self, nth: u64, when: CommitFault) -> Result<()> {
+        if nth == 0 {
+            return Ok(());
+        }
+        let at = self.commits.load(Ordering::SeqCst).saturating_add(nth);
+        self.faults()?.insert(at, when);
+        Ok(())
+    }
+
+    /// Sleeps `by` before every commit from now on (`Duration::ZERO`: no delay).
+    pub fn delay_commits(&self, by: Duration) -> Result<()> {
+        *self.lock(&self.delay)? = by;
+        Ok(())
+    }
+
+    /// While `on`, every read method (`applied`, `counters`, `queues`, `groups`, `scan_headers`,
+    /// `get_message`, `get_body`) fails.
+    pub fn fail_reads(&self, on: bool) {
+        self.reads_fail.store(on, Ordering::SeqCst);
+    }
+
+    /// Clears every scheduled failure, the delay and `fail_reads`.
+    pub fn heal(&self) -> Result<()> {
+        self.faults()?.clear();
+        self.delay_commits(Duration::ZERO)?;
+        self.fail_reads(false);
+        Ok(())
+    }
+
+    /// How many commits were attempted, failed ones included.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
+    }
+
+    fn injected(&self, op: &'static str) -> Error {
+        Error::backend_failed(self.inner.backend(), op, InjectedFault)
+    }
+
+    fn faults(&self) -> Result<MutexGuard<'_, BTreeMap<u64, CommitFault>>> {
+        self.lock(&self.faults)
+    }
+
+    fn lock<'a, T>(&self, m: &'a Mutex<T>) -> Result<MutexGuard<'a, T>> {
+        m.lock().map_err(|_| {
+            Error::backend_failed(
+                self.inner.backend(),
+                "lock fault knobs",
+                "poisoned by a panic",
+            )
+        })
+    }
+
+    fn read<T>(&self, op: &'static str, read: impl FnOnce(&S) -> Result<T>) -> Result<T> {
+        if self.reads_fail.load(Ordering::SeqCst) {
+            return Err(self.injected(op));
+        }
+        read(&self.inner)
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl<S: QueueStore> QueueStore for FaultyStore<S> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<()> {
+        let n = self
+            .commits
+            .fetch_add(1, Ordering::SeqCst)
+            .saturating_add(1);
+        let delay = *self.lock(&self.delay)?;
+        if !delay.is_zero() {
+            thread::sleep(delay);
+        }
+        let fault = self.faults()?.remove(&n);
+        match fault {
+            None => self.inner.commit(batch),
+            Some(CommitFault::Before) => Err(self.injected("commit batch")),
+            Some(CommitFault::After) => {
+                self.inner.commit(batch)?;
+                Err(self.injected("commit batch"))
+            }
+        }
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    fn applied(&self) -> Result<Option<Applied>> {
+        self.read("read applied marker", S::applied)
+    }
+
+    fn counters(&self) -> Result<Option<Counters>> {
+        self.read("read counters", S::counters)
+    }
+
+    fn queues(&self) -> Result<Vec<QueueRecord>> {
+        self.read("scan queues", S::queues)
+    }
+
+    fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>> {
+        self.read("scan groups", |s| s.groups(q))
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>> {
+        self.read("scan headers", |s| s.scan_headers(q, after, limit))
+    }
+
+    fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
+        self.read("read message", |s| s.get_message(q, id))
+    }
+
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+        self.read("read body", |s| s.get_body(q, id))
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl<S: QueueStore + LogStore> LogStore for FaultyStore<S> {
+    fn append(&self, entries: &[(u64, Vec<u8>)]) -> Result<()> {
+        self.inner.append(entries)
+    }
+
+    fn read(&self, range: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.inner.read(range)
+    }
+
+    fn truncate(&self, from: u64) -> Result<()> {
+        self.inner.truncate(from)
+    }
+
+    fn purge(&self, upto: u64) -> Result<()> {
+        self.inner.purge(upto)
+    }
+
+    fn last_purged(&self) -> Result<Option<u64>> {
+        self.inner.last_purged()
+    }
+
+    fn last_index(&self) -> Result<Option<u64>> {
+        self.inner.last_index()
+    }
+
+    fn save(&self, key: LogMeta, value: &[u8]) -> Result<()> {
+        self.inner.save(key, value)
+    }
+
+    fn load(&self, key: LogMeta) -> Result<Option<Vec<u8>>> {
+        self.inner.load(key)
+    }
+}
+
+#[cfg(test)]
+mod tests;
