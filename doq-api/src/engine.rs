@@ -243,6 +243,13 @@ impl Engine {
         Ok(q.has_deliverable(now))
     }
 
+    /// The earliest time after `now` at which `queue` may gain a deliverable message without any write:
+    /// its first live lease's deadline, or (delayed queues) the second its head comes due. `None` means
+    /// only a write can; waiters sleep until then instead of polling. Unknown queue is an error.
+    pub fn next_ready_at(&self, queue: &QueueName, now: Timestamp) -> Result<Option<Timestamp>> {
+        Ok(self.queue(queue)?.next_ready_at(now))
+    }
+
     /// The store id of a queue.
     pub fn queue_id(&self, queue: &QueueName) -> Option<QueueId> {
         self.queues.get(queue).map(|q| q.record.id)

@@ -22,7 +22,11 @@ pub(crate) struct Applier {
 impl Applier {
     /// Opens the applier over a store whose engine was rebuilt into `shared`.
     pub(crate) fn new(shared: Arc<Shared>, applied: LogIndex) -> Self {
-        Self { shared, applied, broken: None }
+        Self {
+            shared,
+            applied,
+            broken: None,
+        }
     }
 
     /// The index of the last command committed.
@@ -39,7 +43,10 @@ impl Applier {
         }
         let store: &dyn QueueStore = &*self.shared.store;
         let Ok(mut engine) = self.shared.engine.write() else {
-            return run.iter().map(|_| Err(Error::Internal("engine lock poisoned".into()))).collect();
+            return run
+                .iter()
+                .map(|_| Err(Error::Internal("engine lock poisoned".into())))
+                .collect();
         };
         let mut batch = WriteBatch::new();
         let mut replies = Vec::with_capacity(run.len());
@@ -57,7 +64,10 @@ impl Applier {
         let committed = match failure {
             Some(e) => Err(e),
             None => {
-                batch.set_applied(Applied { index, data: Vec::new() });
+                batch.set_applied(Applied {
+                    index,
+                    data: Vec::new(),
+                });
                 store.commit(batch).map_err(Error::from)
             }
         };

@@ -30,7 +30,11 @@ pub struct SingleOptions {
 
 impl Default for SingleOptions {
     fn default() -> Self {
-        Self { node_id: "node-0".into(), max_batch: 1024, queue_depth: 4096 }
+        Self {
+            node_id: "node-0".into(),
+            max_batch: 1024,
+            queue_depth: 4096,
+        }
     }
 }
 
@@ -60,12 +64,21 @@ impl std::fmt::Debug for Msg {
 
 impl SingleNode {
     /// Rebuilds the engine from `store` and starts the writer thread.
-    pub fn open(store: Arc<dyn QueueStore>, clock: Arc<dyn Clock>, options: SingleOptions) -> Result<Self> {
+    pub fn open(
+        store: Arc<dyn QueueStore>,
+        clock: Arc<dyn Clock>,
+        options: SingleOptions,
+    ) -> Result<Self> {
         let engine = Engine::rebuild(&Source(&*store))?;
         let applied = store.applied().map_err(Error::from)?.map_or(0, |a| a.index);
         info!(backend = store.backend(), applied, "single node recovered");
         let (changed, _) = watch::channel(0);
-        let shared = Arc::new(Shared { engine: RwLock::new(engine), store, clock, changed });
+        let shared = Arc::new(Shared {
+            engine: RwLock::new(engine),
+            store,
+            clock,
+            changed,
+        });
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         let applied_cell = Arc::new(RwLock::new(applied));
         let writer = {
@@ -74,7 +87,7 @@ impl SingleNode {
             let max_batch = options.max_batch.max(1);
             std::thread::Builder::new()
                 .name("doq-writer".into())
-                .spawn(move || write_loop(shared, applied, rx, max_batch, &applied_cell))
+                .spawn(move || write_loop(&shared, applied, rx, max_batch, &applied_cell))
                 .map_err(|e| Error::Internal(format!("spawn writer thread: {e}")))?
         };
         Ok(Self {
@@ -90,17 +103,19 @@ impl SingleNode {
 /// The writer thread: wait for one proposal, take whatever else is queued (up to `max_batch`),
 /// stamp, apply and commit the run, answer everyone.
 fn write_loop(
-    shared: Arc<Shared>,
+    shared: &Arc<Shared>,
     applied: u64,
     mut rx: mpsc::Receiver<Msg>,
     max_batch: usize,
     applied_cell: &RwLock<u64>,
 ) {
-    let mut applier = Applier::new(shared.clone(), applied);
+    let mut applier = Applier::new(Arc::clone(shared), applied);
     let mut last_now = shared.engine.read().map_or(Timestamp(0), |e| e.last_now());
     let mut stopping = false;
     while !stopping {
-        let Some(first) = rx.blocking_recv() else { break };
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
         let mut msgs = vec![first];
         while msgs.len() < max_batch {
             match rx.try_recv() {
@@ -115,7 +130,11 @@ fn write_loop(
                 Msg::Propose(command, reply) => {
                     // The proposer stamps time (never backwards) and the weighted-pick seed.
                     last_now = shared.clock.now().max(last_now);
-                    run.push(Stamped { now: last_now, seed: rand::random(), command });
+                    run.push(Stamped {
+                        now: last_now,
+                        seed: rand::random(),
+                        command,
+                    });
                     waiters.push(reply);
                 }
                 Msg::Stop => stopping = true,
@@ -145,7 +164,8 @@ impl Consensus for SingleNode {
             .send(Msg::Propose(cmd, tx))
             .await
             .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
-        rx.await.map_err(|_| Error::Unavailable("the node is shutting down".into()))?
+        rx.await
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?
     }
 
     async fn read_barrier(&self) -> Result<()> {
@@ -168,17 +188,25 @@ impl Consensus for SingleNode {
             last_log_index: applied,
             commit_index: applied,
             last_applied: applied,
-            members: vec![Member { id: self.options.node_id.clone(), addr: String::new(), voter: true }],
+            members: vec![Member {
+                id: self.options.node_id.clone(),
+                addr: String::new(),
+                voter: true,
+            }],
             storage_backend: self.view.backend().to_string(),
         }
     }
 
     async fn add_node(&self, _node: NodeInfo) -> Result<()> {
-        Err(Error::MembershipRefused("this node runs with consensus = single".into()))
+        Err(Error::MembershipRefused(
+            "this node runs with consensus = single".into(),
+        ))
     }
 
     async fn remove_node(&self, _id: &str) -> Result<()> {
-        Err(Error::MembershipRefused("this node runs with consensus = single".into()))
+        Err(Error::MembershipRefused(
+            "this node runs with consensus = single".into(),
+        ))
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -196,13 +224,24 @@ impl Consensus for SingleNode {
 
 #[cfg(test)]
 mod tests {
-    use doq_api::{Body, Group, ManualClock, Metadata, NewMessage, Priority, QueueKind, QueueName, QueueSettings};
+    use doq_api::{
+        Body, Group, ManualClock, Metadata, NewMessage, Priority, QueueKind, QueueName,
+        QueueSettings,
+    };
     use doq_storage::StoreOptions;
 
     use super::*;
 
     fn open(dir: &std::path::Path, clock: &ManualClock) -> SingleNode {
-        let store = doq_storage::open("redb", dir, &StoreOptions { sync: true, cache_bytes: 1 << 20 }).unwrap();
+        let store = doq_storage::open(
+            "redb",
+            dir,
+            &StoreOptions {
+                sync: true,
+                cache_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
         SingleNode::open(store, Arc::new(clock.clone()), SingleOptions::default()).unwrap()
     }
 
@@ -213,7 +252,10 @@ mod tests {
                 id: None,
                 group: Group::new("default"),
                 priority: Priority(10),
-                body: Body { content: format!("m{n}"), metadata: Metadata::new() },
+                body: Body {
+                    content: format!("m{n}"),
+                    metadata: Metadata::new(),
+                },
             }],
         }
     }
@@ -224,9 +266,20 @@ mod tests {
         let clock = ManualClock::new(Timestamp(1_800_000_000_000));
         let q = QueueName::new("q").unwrap();
         let node = Arc::new(open(dir.path(), &clock));
-        let settings =
-            QueueSettings { strategy: None, max_unacked: 0, ack_timeout: 60, max_deliveries: 0, dead_letter: None };
-        node.propose(Command::CreateQueue { name: q.clone(), kind: QueueKind::Delayed, settings }).await.unwrap();
+        let settings = QueueSettings {
+            strategy: None,
+            max_unacked: 0,
+            ack_timeout: 60,
+            max_deliveries: 0,
+            dead_letter: None,
+        };
+        node.propose(Command::CreateQueue {
+            name: q.clone(),
+            kind: QueueKind::Delayed,
+            settings,
+        })
+        .await
+        .unwrap();
         let tasks: Vec<_> = (0..200)
             .map(|n| {
                 let (node, q) = (node.clone(), q.clone());
@@ -242,7 +295,11 @@ mod tests {
         drop(node);
 
         let again = open(dir.path(), &clock);
-        assert_eq!(again.view().digest().unwrap(), digest, "recovery rebuilds the same state");
+        assert_eq!(
+            again.view().digest().unwrap(),
+            digest,
+            "recovery rebuilds the same state"
+        );
         assert_eq!(again.view().stats(&q, 10).unwrap().total, 200);
         assert_eq!(again.status().last_applied, 201);
         again.shutdown().await.unwrap();
@@ -252,9 +309,17 @@ mod tests {
     async fn single_mode_refuses_membership_changes() {
         let dir = tempfile::tempdir().unwrap();
         let node = open(dir.path(), &ManualClock::new(Timestamp(0)));
-        let join = node.add_node(NodeInfo { id: "n1".into(), addr: "127.0.0.1:1".into() }).await;
+        let join = node
+            .add_node(NodeInfo {
+                id: "n1".into(),
+                addr: "127.0.0.1:1".into(),
+            })
+            .await;
         assert!(matches!(join, Err(Error::MembershipRefused(_))));
         node.shutdown().await.unwrap();
-        assert!(matches!(node.propose(Command::ReserveIds { count: 1 }).await, Err(Error::Unavailable(_))));
+        assert!(matches!(
+            node.propose(Command::ReserveIds { count: 1 }).await,
+            Err(Error::Unavailable(_))
+        ));
     }
 }

@@ -27,7 +27,10 @@ pub struct StateView {
 
 impl StateView {
     fn engine(&self) -> Result<RwLockReadGuard<'_, Engine>> {
-        self.shared.engine.read().map_err(|_| Error::Internal("engine lock poisoned".into()))
+        self.shared
+            .engine
+            .read()
+            .map_err(|_| Error::Internal("engine lock poisoned".into()))
     }
 
     /// The node's clock, the time reads are evaluated at.
@@ -62,10 +65,17 @@ impl StateView {
     pub fn message(&self, queue: &QueueName, id: MessageId) -> Result<(MessageView, Body)> {
         let now = self.now();
         let view = self.engine()?.message(queue, id, now)?;
-        match self.shared.store.get_body(view.header.queue, id).map_err(Error::from)? {
+        match self
+            .shared
+            .store
+            .get_body(view.header.queue, id)
+            .map_err(Error::from)?
+        {
             Some(body) => Ok((view, body)),
             // Deleted between the index read and the body read.
-            None => Err(Error::MessageNotFound { queue: queue.to_string() }),
+            None => Err(Error::MessageNotFound {
+                queue: queue.to_string(),
+            }),
         }
     }
 

@@ -38,6 +38,16 @@ impl Delayed {
         Some(head)
     }
 
+    /// When the head comes due, if it is not due at `now` (the head is the earliest to come due).
+    pub(crate) fn next_due(&self, now: Timestamp) -> Option<Timestamp> {
+        let (p, _) = self.ready.first().copied()?;
+        if is_due(p, now) {
+            return None;
+        }
+        // Not due, so `p` is above `now`'s seconds and positive.
+        Some(Timestamp(u64::try_from(p.0).ok()?.saturating_mul(1000)))
+    }
+
     /// Ready messages whose priority is still in the future.
     pub(crate) fn not_due(&self, now: Timestamp) -> u64 {
         let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);

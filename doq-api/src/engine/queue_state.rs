@@ -171,6 +171,24 @@ impl QueueState {
         }
     }
 
+    /// The earliest time after `now` at which time alone may make something deliverable: the first live
+    /// lease's deadline, or the moment a delayed queue's head comes due.
+    pub(crate) fn next_ready_at(&self, now: Timestamp) -> Option<Timestamp> {
+        let lease = self
+            .leases
+            .range((Timestamp(now.0.saturating_add(1)), MessageId(0))..)
+            .next()
+            .map(|(deadline, _)| *deadline);
+        let due = match &self.ready {
+            ReadyIndex::Delayed(d) => d.next_due(now),
+            ReadyIndex::RoundRobin(_) | ReadyIndex::Weighted(_) => None,
+        };
+        match (lease, due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Live leases at `now` (reads happen between applies, so some may have lapsed already).
     pub(crate) fn live_leases(&self, now: Timestamp) -> u64 {
         self.leases

@@ -215,6 +215,40 @@ fn future_priorities_wait_until_due() {
 }
 
 #[test]
+fn next_ready_at_names_the_earliest_lease_deadline_or_due_head() {
+    let mut r = Rig::new();
+    r.create("d", QueueKind::Delayed, settings(None, 0));
+    let at = |r: &Rig| {
+        r.engine
+            .next_ready_at(&name("d"), Timestamp(r.now))
+            .unwrap()
+    };
+    assert_eq!(at(&r), None, "an empty queue changes only on a write");
+    let secs = i64::try_from(T0 / 1000).unwrap();
+    r.enqueue("d", msg("", secs + 5, "later"));
+    assert_eq!(at(&r), Some(Timestamp(T0 + 5000)), "the head comes due");
+    r.enqueue("d", msg("", 1, "now"));
+    assert_eq!(at(&r), None, "a due head is deliverable already");
+    assert!(r.dequeue("d", false).is_some());
+    assert_eq!(
+        at(&r),
+        Some(Timestamp(T0 + 5000)),
+        "the due time beats the lease"
+    );
+    r.now += 5000;
+    assert!(r.dequeue("d", false).is_some());
+    assert_eq!(
+        at(&r),
+        Some(Timestamp(T0 + 60_000)),
+        "the first lease lapses"
+    );
+    assert!(r
+        .engine
+        .next_ready_at(&name("nope"), Timestamp(r.now))
+        .is_err());
+}
+
+#[test]
 fn stored_group_of_delayed_queue_is_default() {
     let mut r = Rig::new();
     r.create("d", QueueKind::Delayed, settings(None, 0));
