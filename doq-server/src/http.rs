@@ -1,0 +1,140 @@
+//! The DOQ-compatible HTTP API (API.md §2–§3): [`router`] builds the axum app over a [`Consensus`].
+//! Start at `http/routing.rs` (path normalization, headers, 404/405), then one file per resource.
+//! Errors reach the wire only through `crate::errors`.
+mod batch;
+mod body;
+mod cluster;
+mod dto;
+mod health;
+mod ids;
+mod long_poll;
+mod messages;
+mod params;
+pub(crate) mod problem;
+mod queues;
+mod routing;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::sync::Arc;
+
+use axum::{
+    routing::{get, post, put},
+    Router,
+};
+use doq_api::{Command, Reply};
+use doq_consensus::Consensus;
+
+use crate::errors::{ApiError, Route};
+
+/// What every handler needs: the consensus it proposes to and reads through, and resolved configuration.
+#[derive(Clone)]
+pub struct AppState {
+    /// Orders writes and serves linearizable reads.
+    pub consensus: Arc<dyn Consensus>,
+    /// Request limits (API.md §2.1).
+    pub limits: HttpLimits,
+    /// `queue.default_acknowledgement_timeout` (seconds): the proposer resolves an absent `ack_timeout` to it.
+    pub default_ack_timeout: u32,
+    /// `queue.stats.window_side` (seconds): the window `*_rps` fields are averaged over.
+    pub stats_window: u32,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("limits", &self.limits)
+            .field("default_ack_timeout", &self.default_ack_timeout)
+            .field("stats_window", &self.stats_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Request limits of API.md §2.1 (`limits.*`); a violation gets a 4xx and nothing is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest JSON body in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Largest message `content` in bytes.
+    pub max_content_bytes: usize,
+    /// Most metadata entries per message.
+    pub max_metadata_entries: usize,
+    /// Most metadata bytes (keys plus values) per message.
+    pub max_metadata_bytes: usize,
+    /// Most items in one batch request.
+    pub max_batch_size: usize,
+    /// Longest long-poll `wait`, in seconds.
+    pub max_wait_seconds: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_content_bytes: 1024 * 1024,
+            max_metadata_entries: 64,
+            max_metadata_bytes: 16 * 1024,
+            max_batch_size: 1000,
+            max_wait_seconds: 20,
+        }
+    }
+}
+
+/// The HTTP app: every route of API.md §3.1 implemented so far, with DOQ's path, header and error conventions.
+pub fn router(state: AppState) -> Router {
+    const Q: &str = "/API/v1/queues/{queue_name}";
+    let api = Router::new()
+        .route("/API/v1/queues", post(queues::create).get(queues::list))
+        .route(
+            Q,
+            get(queues::info).put(queues::update).delete(queues::delete),
+        )
+        .route(&format!("{Q}/purge"), post(queues::purge))
+        .route(
+            &format!("{Q}/messages"),
+            post(messages::enqueue).get(messages::dequeue),
+        )
+        .route(
+            &format!("{Q}/messages/{{id}}"),
+            get(messages::get).delete(messages::delete),
+        )
+        .route(&format!("{Q}/messages/{{id}}/ack"), post(messages::ack))
+        .route(&format!("{Q}/messages/{{id}}/nack"), post(messages::nack))
+        .route(&format!("{Q}/messages/{{id}}/touch"), post(messages::touch))
+        .route(
+            &format!("{Q}/messages/{{id}}/priority"),
+            put(messages::update_priority),
+        )
+        .route(&format!("{Q}/batch/enqueue"), post(batch::enqueue))
+        .route(&format!("{Q}/batch/dequeue"), post(batch::dequeue))
+        .route("/API/v1/ids", post(ids::reserve))
+        .route("/API/v1/cluster/servers", get(cluster::servers))
+        .route("/API/v1/cluster/status", get(cluster::status))
+        .route("/API/v1/cluster/join", post(cluster::join))
+        .route("/API/v1/cluster/leave", post(cluster::leave))
+        .route("/livez", get(health::live))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .fallback(routing::not_found)
+        .with_state(state);
+    routing::wrap(api)
+}
+
+impl AppState {
+    /// Proposes `cmd` on behalf of `route`; errors keep the route so they get its texts.
+    pub(crate) async fn propose(&self, route: Route, cmd: Command) -> Result<Reply, ApiError> {
+        self.consensus
+            .propose(cmd)
+            .await
+            .map_err(|e| ApiError::new(route, e))
+    }
+
+    /// Waits until local reads are linearizable.
+    pub(crate) async fn read_barrier(&self, route: Route) -> Result<(), ApiError> {
+        self.consensus
+            .read_barrier()
+            .await
+            .map_err(|e| ApiError::new(route, e))
+    }
+}

@@ -1,0 +1,52 @@
+//! Cluster routes (API.md §5): `servers` and `status` report the serving node's view; `join` and `leave`
+//! change membership (refused with 409 in single mode).
+use axum::{extract::State, Json};
+
+use crate::{
+    errors::{ApiError, Route},
+    http::{
+        body::JsonBody,
+        dto::{Joined, Left, NodeStatus, Servers},
+        validate, AppState,
+    },
+};
+
+/// `GET /API/v1/cluster/servers`.
+pub(crate) async fn servers(State(app): State<AppState>) -> Json<Servers> {
+    Json(Servers::from(&app.consensus.status()))
+}
+
+/// `GET /API/v1/cluster/status` (EXT).
+pub(crate) async fn status(State(app): State<AppState>) -> Json<NodeStatus> {
+    Json(NodeStatus::from(app.consensus.status()))
+}
+
+/// `POST /API/v1/cluster/join` with `{"id","addr"}`.
+pub(crate) async fn join(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Joined>, ApiError> {
+    let node = validate::join(&body)?;
+    let answer = Joined {
+        id: node.id.clone(),
+        addr: node.addr.clone(),
+    };
+    app.consensus
+        .add_node(node)
+        .await
+        .map_err(|e| ApiError::new(Route::Join, e))?;
+    Ok(Json(answer))
+}
+
+/// `POST /API/v1/cluster/leave` with `{"id"}`.
+pub(crate) async fn leave(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Left>, ApiError> {
+    let id = validate::leave(&body)?;
+    app.consensus
+        .remove_node(&id)
+        .await
+        .map_err(|e| ApiError::new(Route::Leave, e))?;
+    Ok(Json(Left { id }))
+}

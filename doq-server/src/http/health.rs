@@ -1,0 +1,40 @@
+//! Health probes (API.md §5): `/livez` and `/healthz` answer `OK` while HTTP is served; `/readyz` also needs
+//! a known leader and a small apply lag, and with `?leader=true` that this node leads.
+use axum::{extract::State, http::StatusCode};
+use doq_consensus::Role;
+
+use crate::{
+    errors::ApiError,
+    http::{params::QueryArgs, AppState},
+};
+
+/// Most committed-but-unapplied entries a ready node may have.
+const MAX_APPLY_LAG: u64 = 1000;
+
+/// `GET /livez`, `GET /healthz`.
+pub(crate) async fn live() -> &'static str {
+    "OK"
+}
+
+/// `GET /readyz[?leader=true]`: 200 `OK`, or 503 with a one-line reason.
+pub(crate) async fn ready(
+    State(app): State<AppState>,
+    query: QueryArgs,
+) -> Result<(StatusCode, String), ApiError> {
+    let leader_only = query.bool("leader", false)?;
+    let status = app.consensus.status();
+    let lag = status.commit_index.saturating_sub(status.last_applied);
+    let reason = if status.leader_id.is_none() {
+        Some("no leader known".to_string())
+    } else if lag > MAX_APPLY_LAG {
+        Some(format!("apply lag {lag} exceeds {MAX_APPLY_LAG} entries"))
+    } else if leader_only && status.role != Role::Leader {
+        Some(format!("not the leader ({})", status.role.as_str()))
+    } else {
+        None
+    };
+    Ok(match reason {
+        None => (StatusCode::OK, "OK".to_string()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    })
+}

@@ -1,0 +1,306 @@
+//! The node: open the store, recover the engine, start consensus, serve HTTP and gRPC until shutdown,
+//! then drain in-flight requests, stop consensus and flush.
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::{
+    extract::Request,
+    http::{header, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use doq_api::Clock;
+use doq_consensus::{Consensus, SingleNode, SingleOptions, SystemClock};
+use doq_storage::{QueueStore, StoreOptions};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tracing::{info, warn};
+
+use crate::{
+    config::Config,
+    grpc::{self, DoqService, GrpcOptions},
+    http::{self, AppState, HttpLimits},
+};
+
+/// How long shutdown waits for in-flight requests before it stops serving anyway.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The sockets a node serves. Binding is separate from serving so tests can bind port 0.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The HTTP API.
+    pub http: TcpListener,
+    /// The gRPC API (`grpc.address`); `None` serves no gRPC.
+    pub grpc: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds what `config` asks for.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let addr = format!("{}:{}", config.http.host, config.http.port);
+        let http = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("bind HTTP on {addr}"))?;
+        let grpc = match config.grpc.address.as_str() {
+            "" => None,
+            addr => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("bind gRPC on {addr}"))?,
+            ),
+        };
+        Ok(Self { http, grpc })
+    }
+}
+
+/// Parts a test may inject instead of the real ones.
+#[derive(Debug, Default)]
+pub struct Deps {
+    /// The proposer's clock (a `ManualClock` in tests).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// An already opened (or fault-injecting) store instead of opening `storage.*`.
+    pub store: Option<Arc<dyn QueueStore>>,
+}
+
+/// A running node.
+pub struct Node {
+    /// The node's consensus, for tests that read its state directly.
+    pub consensus: Arc<dyn Consensus>,
+    /// Where HTTP is served.
+    pub http_addr: SocketAddr,
+    /// Where gRPC is served, if it is.
+    pub grpc_addr: Option<SocketAddr>,
+    stop: CancellationToken,
+    serving: JoinHandle<std::io::Result<()>>,
+    grpc_serving: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Runs a node until `shutdown` completes, then shuts it down gracefully.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(config, listeners, shutdown, Deps::default()).await
+}
+
+/// [`run`] with injected parts.
+pub async fn run_with(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    deps: Deps,
+) -> anyhow::Result<()> {
+    let node = start(config, listeners, deps).await?;
+    shutdown.await;
+    info!("shutting down: draining requests");
+    node.stop().await
+}
+
+/// Opens the store, recovers, and starts serving; returns once the node accepts requests.
+pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::Result<Node> {
+    config.validate()?;
+    let store = match deps.store {
+        Some(store) => store,
+        None => {
+            let dir = config.node_dir();
+            let options = StoreOptions {
+                sync: config.storage.sync == "always",
+                cache_bytes: config.storage.cache_bytes,
+            };
+            let backend = config.storage.backend.clone();
+            tokio::task::spawn_blocking(move || doq_storage::open(&backend, &dir, &options))
+                .await?
+                .with_context(|| {
+                    format!(
+                        "open {} store in {}",
+                        config.storage.backend,
+                        config.node_dir().display()
+                    )
+                })?
+        }
+    };
+    let stop = CancellationToken::new();
+    if config.storage.sync == "never" {
+        warn!("storage.sync = never: acknowledged writes may be lost on a crash");
+        spawn_periodic_flush(store.clone(), stop.clone());
+    }
+    let clock = deps.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let options = SingleOptions {
+        node_id: config.cluster.node_id.clone(),
+        ..SingleOptions::default()
+    };
+    let consensus: Arc<dyn Consensus> = Arc::new(
+        tokio::task::spawn_blocking(move || SingleNode::open(store, clock, options)).await??,
+    );
+
+    let limits = HttpLimits {
+        max_body_bytes: config.limits.max_body_bytes,
+        max_content_bytes: config.limits.max_content_bytes,
+        max_metadata_entries: config.limits.max_metadata_entries,
+        max_metadata_bytes: config.limits.max_metadata_bytes,
+        max_batch_size: config.limits.max_batch_size,
+        max_wait_seconds: config.limits.max_wait_seconds,
+    };
+    let grpc_options = GrpcOptions {
+        limits,
+        default_ack_timeout: config.queue.default_acknowledgement_timeout,
+        stats_window: config.queue.stats.window_side,
+        auth_token: config.auth.token.clone(),
+    };
+    let state = AppState {
+        consensus: consensus.clone(),
+        limits,
+        default_ack_timeout: config.queue.default_acknowledgement_timeout,
+        stats_window: config.queue.stats.window_side,
+    };
+    let token = Arc::new(config.auth.token.clone());
+    let router = http::router(state).layer(middleware::from_fn(move |req: Request, next: Next| {
+        let token = token.clone();
+        async move { authorize(&token, req, next).await }
+    }));
+
+    let http_addr = listeners.http.local_addr()?;
+    let graceful = stop.clone();
+    let serving = tokio::spawn(async move {
+        axum::serve(listeners.http, router)
+            .with_graceful_shutdown(async move { graceful.cancelled().await })
+            .await
+    });
+    let (grpc_addr, grpc_serving) = match listeners.grpc {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            // Same consensus, same shutdown token: streams and long polls end when the node stops.
+            let service = DoqService::new(consensus.clone(), grpc_options, stop.clone());
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            (
+                Some(addr),
+                Some(tokio::spawn(grpc::serve(service, incoming))),
+            )
+        }
+        None => (None, None),
+    };
+    info!(%http_addr, ?grpc_addr, backend = consensus.view().backend(), node_id = %config.cluster.node_id, "doq is serving");
+    Ok(Node {
+        consensus,
+        http_addr,
+        grpc_addr,
+        stop,
+        serving,
+        grpc_serving,
+    })
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("http_addr", &self.http_addr)
+            .field("grpc_addr", &self.grpc_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Stops accepting, drains in-flight requests (up to 10 s), stops consensus and flushes storage.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+        let mut serving = self.serving;
+        match tokio::time::timeout_at(deadline, &mut serving).await {
+            Ok(joined) => joined?.context("serve HTTP")?,
+            Err(_) => {
+                warn!("requests still running after the drain deadline; closing them");
+                serving.abort();
+            }
+        }
+        if let Some(mut grpc_serving) = self.grpc_serving {
+            match tokio::time::timeout_at(deadline, &mut grpc_serving).await {
+                Ok(joined) => joined?.context("serve gRPC")?,
+                Err(_) => {
+                    warn!("gRPC calls still running after the drain deadline; closing them");
+                    grpc_serving.abort();
+                }
+            }
+        }
+        self.consensus.shutdown().await?;
+        info!("stopped");
+        Ok(())
+    }
+}
+
+/// With `storage.sync = never` commits are not synced one by one; sync them once a second so the
+/// window of writes a crash can lose stays bounded (and redb can reclaim pages).
+fn spawn_periodic_flush(store: Arc<dyn QueueStore>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    let store = store.clone();
+                    match tokio::task::spawn_blocking(move || store.flush()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => warn!(error = %e, "periodic flush failed"),
+                        Err(e) => warn!(error = %e, "periodic flush task failed"),
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Bearer-token check for `/API/…` and `/db/…` when `auth.token` is set (constant-time compare).
+async fn authorize(token: &str, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_ascii_lowercase();
+    let protected = path.starts_with("/api/") || path == "/api" || path.starts_with("/db/");
+    if token.is_empty() || !protected {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+        return next.run(req).await;
+    }
+    let body = serde_json::json!({
+        "title": "Unauthorized", "status": 401, "detail": "Authentication required",
+        "errors": [{"message": "missing or invalid bearer token"}], "code": "unauthorized",
+    });
+    let mut resp = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"doq\""),
+    );
+    resp
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a token was right.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (i, y) in b.iter().enumerate() {
+        diff |= a.get(i).copied().unwrap_or(0) ^ y;
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn token_compare_needs_every_byte() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secreT", b"secret"));
+        assert!(!constant_time_eq(b"secret1", b"secret"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+}

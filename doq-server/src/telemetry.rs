@@ -1,0 +1,116 @@
+//! Log output: `logging.level` and `logging.mode` (`console`, `json`, or `stackdriver`, which is JSON
+//! whose level key is `severity` and whose timestamp key is `time`, as Google Cloud Logging reads it).
+use std::fmt;
+
+use serde_json::{Map, Value};
+use tracing::{field::Field, Event, Subscriber};
+use tracing_subscriber::{
+    field::Visit,
+    fmt::{format::Writer, FmtContext, FormatEvent, FormatFields},
+    registry::LookupSpan,
+    EnvFilter,
+};
+
+use crate::config::LoggingConfig;
+
+/// Installs the global subscriber for the process. Library code never calls this; `cli::main` does.
+/// `RUST_LOG`, when set, overrides `logging.level`.
+pub fn init(logging: &LoggingConfig) {
+    let level = if logging.level == "warning" {
+        "warn"
+    } else {
+        logging.level.as_str()
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    // A second init (tests) keeps the first subscriber; that is fine.
+    let _ = match logging.mode.as_str() {
+        "json" => builder.json().try_init(),
+        "stackdriver" => builder.event_format(Stackdriver).try_init(),
+        _ => builder.try_init(),
+    };
+}
+
+/// One JSON object per event with `severity`, `time`, `message`, the event's fields and `target`.
+struct Stackdriver;
+
+struct Fields(Map<String, Value>);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(
+            field.name().to_string(),
+            Value::String(format!("{value:?}")),
+        );
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .insert(field.name().to_string(), Value::String(value.to_string()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_string(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_string(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_string(), Value::from(value));
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for Stackdriver
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = Fields(Map::new());
+        event.record(&mut fields);
+        let severity = match *event.metadata().level() {
+            tracing::Level::ERROR => "ERROR",
+            tracing::Level::WARN => "WARNING",
+            tracing::Level::INFO => "INFO",
+            tracing::Level::DEBUG | tracing::Level::TRACE => "DEBUG",
+        };
+        let mut out = fields.0;
+        out.insert("severity".into(), Value::from(severity));
+        out.insert("time".into(), Value::from(rfc3339_now()));
+        out.insert("target".into(), Value::from(event.metadata().target()));
+        writeln!(writer, "{}", Value::Object(out))
+    }
+}
+
+/// The current UTC time as RFC 3339 with milliseconds, without a date-time dependency.
+fn rfc3339_now() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let secs = i64::try_from(ms / 1000).unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
