@@ -1,0 +1,281 @@
+//! Translation between DOQ's protobuf messages and doq's domain types, with the same limits as HTTP
+//! (API.md §2.1). Every check runs before anything is proposed; a violation is an `Error::Invalid`, which
+//! the RPC turns into INVALID_ARGUMENT with its DOQ text.
+use std::{collections::HashMap, time::Duration};
+
+use doq_api::{
+    Body, Delivery, Error, Group, MessageId, Metadata, NewMessage, Priority, QueueKind, QueueName,
+    QueueStats, Receipt, Strategy,
+};
+use doq_proto::queue::{
+    queue_settings::Strategy as PbStrategy, DequeueResponse, EnqueueRequest, GetQueueResponse,
+    QueueSettings as PbSettings, Stats,
+};
+use tonic::metadata::MetadataMap;
+
+use crate::http::HttpLimits;
+
+/// Longest `group`, in bytes (API.md §2.1).
+const MAX_GROUP_BYTES: usize = 1024;
+
+/// Shortest explicit `ack_timeout` over gRPC, in seconds: DOQ's gRPC check, unlike HTTP's 60 (API.md §7.2).
+const MIN_GRPC_ACK_TIMEOUT: u32 = 10;
+
+/// Request metadata: long-poll duration on `Dequeue`.
+pub(crate) const WAIT_KEY: &str = "doq-wait";
+/// Request metadata on `Ack`, `Nack` and `Touch`, and response metadata on `Dequeue`.
+pub(crate) const RECEIPT_KEY: &str = "doq-receipt";
+/// Response metadata on `Dequeue`: deliveries so far, this one included.
+pub(crate) const DELIVERIES_KEY: &str = "doq-deliveries";
+
+/// A queue name from a request field (`field` names it in the error).
+pub(crate) fn queue_name(field: &str, raw: &str) -> Result<QueueName, Error> {
+    match QueueName::problem(raw) {
+        Some(why) => Err(Error::invalid(field, why, raw)),
+        None => QueueName::new(raw),
+    }
+}
+
+/// Queue settings as a create or update request spelled them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SettingsInput {
+    /// `None` is `STRATEGY_UNSPECIFIED`.
+    pub(crate) strategy: Option<Strategy>,
+    pub(crate) max_unacked: u32,
+    /// `None` is 0: the configured default.
+    pub(crate) ack_timeout: Option<u32>,
+}
+
+/// `QueueSettings`: a known strategy, and `ack_timeout` 0 (default) or at least 10 seconds.
+pub(crate) fn settings(s: &PbSettings) -> Result<SettingsInput, Error> {
+    let strategy = match PbStrategy::try_from(s.strategy) {
+        Ok(PbStrategy::Unspecified) => None,
+        Ok(PbStrategy::RoundRobin) => Some(Strategy::RoundRobin),
+        Ok(PbStrategy::Weighted) => Some(Strategy::Weighted),
+        Err(_) => {
+            return Err(Error::invalid(
+                "settings.strategy",
+                "expected value to be one of \"STRATEGY_UNSPECIFIED, ROUND_ROBIN, WEIGHTED\"",
+                s.strategy.to_string(),
+            ))
+        }
+    };
+    let ack_timeout = match s.ack_timeout {
+        0 => None,
+        t if t < MIN_GRPC_ACK_TIMEOUT => {
+            return Err(Error::invalid(
+                "settings.ack_timeout",
+                format!("expected number >= {MIN_GRPC_ACK_TIMEOUT}"),
+                t.to_string(),
+            ))
+        }
+        t => Some(t),
+    };
+    Ok(SettingsInput {
+        strategy,
+        max_unacked: s.max_unacked,
+        ack_timeout,
+    })
+}
+
+/// A queue `type`: exactly `delayed` or `fair` ([FIX] DOQ accepted anything).
+pub(crate) fn queue_kind(raw: &str) -> Result<QueueKind, Error> {
+    QueueKind::parse(raw)
+        .ok_or_else(|| Error::invalid("type", "expected value to be one of \"delayed, fair\"", raw))
+}
+
+/// A validated `EnqueueRequest`: the queue and the message to store.
+#[derive(Clone, Debug)]
+pub(crate) struct EnqueueInput {
+    pub(crate) queue: QueueName,
+    pub(crate) message: NewMessage,
+}
+
+/// `EnqueueRequest`: id 0 asks the server for one; any int64 priority is allowed over gRPC [DOQ]; the
+/// group is stored as sent (the engine picks `default` where the queue kind wants it).
+pub(crate) fn enqueue(req: EnqueueRequest, limits: &HttpLimits) -> Result<EnqueueInput, Error> {
+    let queue = queue_name("queueName", &req.queue_name)?;
+    if req.group.len() > MAX_GROUP_BYTES {
+        return Err(Error::invalid(
+            "group",
+            format!("expected length <= {MAX_GROUP_BYTES}"),
+            "",
+        ));
+    }
+    if req.content.len() > limits.max_content_bytes {
+        return Err(Error::invalid(
+            "content",
+            format!("expected length <= {}", limits.max_content_bytes),
+            "",
+        ));
+    }
+    let metadata = metadata(req.metadata, limits)?;
+    Ok(EnqueueInput {
+        queue,
+        message: NewMessage {
+            id: (req.id != 0).then_some(MessageId(req.id)),
+            group: Group::new(&req.group),
+            priority: Priority(req.priority),
+            body: Body {
+                content: req.content,
+                metadata,
+            },
+        },
+    })
+}
+
+/// A metadata map within the entry and byte limits.
+pub(crate) fn metadata(
+    map: HashMap<String, String>,
+    limits: &HttpLimits,
+) -> Result<Metadata, Error> {
+    if map.len() > limits.max_metadata_entries {
+        return Err(Error::invalid(
+            "metadata",
+            format!(
+                "expected object with at most {} properties",
+                limits.max_metadata_entries
+            ),
+            "",
+        ));
+    }
+    let bytes = map.iter().fold(0usize, |n, (k, v)| {
+        n.saturating_add(k.len()).saturating_add(v.len())
+    });
+    if bytes > limits.max_metadata_bytes {
+        return Err(Error::invalid(
+            "metadata",
+            format!(
+                "expected metadata of at most {} bytes",
+                limits.max_metadata_bytes
+            ),
+            "",
+        ));
+    }
+    Ok(map.into_iter().collect())
+}
+
+/// The optional `doq-receipt` request metadata: it must decode and name message `id`.
+pub(crate) fn receipt(md: &MetadataMap, id: MessageId) -> Result<Option<Receipt>, Error> {
+    let Some(value) = md.get(RECEIPT_KEY) else {
+        return Ok(None);
+    };
+    // A non-ASCII value cannot be a receipt; "?" makes it fail to decode below.
+    let raw = value.to_str().unwrap_or("?");
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let receipt =
+        Receipt::decode(raw).ok_or_else(|| Error::invalid(RECEIPT_KEY, "invalid receipt", raw))?;
+    if receipt.id != id {
+        return Err(Error::invalid(
+            RECEIPT_KEY,
+            "receipt is for another message",
+            raw,
+        ));
+    }
+    Ok(Some(receipt))
+}
+
+/// The optional `doq-wait` request metadata (same syntax as HTTP `wait`); absent means no wait.
+pub(crate) fn wait(md: &MetadataMap, max_secs: u32) -> Result<Duration, Error> {
+    let Some(value) = md.get(WAIT_KEY) else {
+        return Ok(Duration::ZERO);
+    };
+    let raw = value.to_str().unwrap_or("?");
+    if raw.is_empty() {
+        return Ok(Duration::ZERO);
+    }
+    parse_wait(raw, max_secs).map_err(|why| Error::invalid(WAIT_KEY, why, raw))
+}
+
+/// A wait duration: seconds (`5`, `0.5`) or with a unit (`1500ms`, `5s`), from 0 to `max_secs`.
+///
+/// The same grammar as HTTP's `wait` (`http::params::parse_wait`, private to the HTTP module).
+fn parse_wait(s: &str, max_secs: u32) -> Result<Duration, String> {
+    let syntax = || "expected a duration such as 5, 0.5, 1500ms or 5s".to_string();
+    let s = s.trim();
+    let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(secs) = s.strip_suffix('s') {
+        (secs, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(syntax());
+    }
+    let value: f64 = number.parse().map_err(|_| syntax())?;
+    let secs = value * scale;
+    if !secs.is_finite() || secs > f64::from(max_secs) {
+        return Err(format!("expected duration <= {max_secs}s"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| syntax())
+}
+
+/// The wire enum of a stored strategy.
+fn strategy(s: Option<Strategy>) -> PbStrategy {
+    match s {
+        None => PbStrategy::Unspecified,
+        Some(Strategy::RoundRobin) => PbStrategy::RoundRobin,
+        Some(Strategy::Weighted) => PbStrategy::Weighted,
+    }
+}
+
+/// A count as the proto's int64.
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `GetQueueResponse` from queue stats; the strategy comes back as the enum.
+pub(crate) fn queue_info(s: &QueueStats) -> GetQueueResponse {
+    GetQueueResponse {
+        name: s.name.to_string(),
+        r#type: s.kind.as_str().to_string(),
+        settings: Some(PbSettings {
+            strategy: strategy(s.settings.strategy) as i32,
+            max_unacked: s.settings.max_unacked,
+            ack_timeout: s.settings.ack_timeout,
+        }),
+        stats: Some(Stats {
+            enqueue_rps: s.enqueue_rps,
+            dequeue_rps: s.dequeue_rps,
+            ack_rps: s.ack_rps,
+            nack_rps: s.nack_rps,
+        }),
+        ready: count(s.ready),
+        unacked: count(s.unacked),
+        total: count(s.total),
+    }
+}
+
+/// `DequeueResponse` for a delivery (`queueName` stays empty, as in DOQ).
+pub(crate) fn dequeued(d: Delivery) -> DequeueResponse {
+    DequeueResponse {
+        success: true,
+        queue_name: String::new(),
+        id: d.id.0,
+        group: d.group.as_str().to_string(),
+        priority: d.priority.0,
+        content: d.body.content,
+        metadata: d.body.metadata.into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_wait;
+
+    #[test]
+    fn wait_takes_seconds_or_units_within_the_limit() {
+        assert_eq!(parse_wait("5", 20), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_wait("0.5", 20), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_wait("1500ms", 20), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_wait("5s", 20), Ok(Duration::from_secs(5)));
+        for bad in ["21", "-1", "abc", "1m", "s", "1e3"] {
+            assert!(parse_wait(bad, 20).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

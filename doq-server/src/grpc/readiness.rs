@@ -1,0 +1,153 @@
+//! Dequeue that waits for a deliverable message without polling (API.md §3.3 `wait`, §7.2 DequeueStream).
+//!
+//! A waiter checks readiness locally (DOQ's PeekReady guard, so an idle consumer never costs a proposal)
+//! and proposes only when something is deliverable. Otherwise it sleeps until the first of: a committed
+//! run (`StateView::changes`: an enqueue, a nack, an ack freeing a `max_unacked` slot, a new queue), the
+//! moment time alone makes something deliverable (`Engine::next_ready_at`: a lease lapsing or a delayed
+//! head coming due), its deadline, or its caller's stop signal.
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use doq_api::{Command, Delivery, Error, QueueName, Reply, Timestamp};
+use doq_consensus::{Consensus, StateView};
+use tokio::time::Instant;
+
+/// Shortest timer sleep: a guard against spinning if clock and engine ever disagree by a tick.
+const MIN_SLEEP: Duration = Duration::from_millis(5);
+
+/// What an unknown queue means to the waiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// Fail at once (unary `Dequeue`, like HTTP).
+    Fail,
+    /// Wait for it to be created (DOQ's DequeueStream waits "even for a queue that does not exist yet").
+    Wait,
+}
+
+/// How a wait ended.
+#[derive(Debug)]
+pub(crate) enum Waited<T> {
+    /// A message was selected (and, with `ack`, deleted).
+    Delivered(Delivery),
+    /// The deadline passed with nothing deliverable.
+    Expired,
+    /// The stop future finished first, with this value; nothing was selected.
+    Stopped(T),
+}
+
+/// Counts waiters while they are parked, so tests (and operators) can see consumers idle without polling.
+#[derive(Debug)]
+struct Parked<'a>(&'a AtomicUsize);
+
+impl<'a> Parked<'a> {
+    fn new(gauge: &'a AtomicUsize) -> Self {
+        gauge.fetch_add(1, Ordering::SeqCst);
+        Self(gauge)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Selects one message of `queue`, waiting until `until` (forever when `None`) for one to become
+/// deliverable, or until `stop` finishes.
+///
+/// `stop` is polled only while parked, never while a dequeue is being proposed: once a selection is in
+/// flight it completes, so a stop never loses a message that was already taken.
+pub(crate) async fn dequeue<T>(
+    consensus: &dyn Consensus,
+    queue: &QueueName,
+    ack: bool,
+    until: Option<Instant>,
+    missing: Missing,
+    mut stop: Pin<&mut impl Future<Output = T>>,
+    parked: &AtomicUsize,
+) -> Result<Waited<T>, Error> {
+    consensus.read_barrier().await?;
+    let view = consensus.view();
+    let mut changes = view.changes();
+    loop {
+        // Mark the current version seen before checking, so a commit after the check wakes the wait.
+        changes.borrow_and_update();
+        let ready = match view.ready_now(queue) {
+            Ok(ready) => ready,
+            Err(Error::QueueNotFound(_)) if missing == Missing::Wait => false,
+            Err(e) => return Err(e),
+        };
+        if ready {
+            let cmd = Command::Dequeue {
+                queue: queue.clone(),
+                ack,
+                max: 1,
+            };
+            match consensus.propose(cmd).await {
+                Ok(Reply::Dequeued(items)) => {
+                    if let Some(d) = items.into_iter().next() {
+                        return Ok(Waited::Delivered(d));
+                    }
+                }
+                // Another consumer won the race, or selection dead-lettered what was ready: keep waiting.
+                Err(Error::QueueEmpty(_)) => {}
+                Err(Error::QueueNotFound(_)) if missing == Missing::Wait => {}
+                Ok(other) => {
+                    return Err(Error::Internal(format!(
+                        "unexpected reply to a dequeue: {other:?}"
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let timer = earliest(wake_at(&view, queue), until);
+        if until.is_some_and(|u| Instant::now() >= u) {
+            return Ok(Waited::Expired);
+        }
+        let _parked = Parked::new(parked);
+        tokio::select! {
+            biased;
+            value = stop.as_mut() => return Ok(Waited::Stopped(value)),
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Err(Error::Unavailable("the node is shutting down".into()));
+                }
+            }
+            () = sleep_until(timer) => {}
+        }
+    }
+}
+
+/// When time alone may make something in `queue` deliverable, as a tokio instant.
+///
+/// The engine answers in the node clock's milliseconds; the gap to the clock's `now` becomes a sleep, so
+/// a test's `ManualClock` is honoured too (its time only moves when advanced).
+fn wake_at(view: &StateView, queue: &QueueName) -> Option<Instant> {
+    let now = view.now();
+    let at: Timestamp = view
+        .with_engine(|e| e.next_ready_at(queue, now))
+        .ok()?
+        .ok()??;
+    let gap = Duration::from_millis(at.0.saturating_sub(now.0)).max(MIN_SLEEP);
+    // A priority far in the future may not fit an `Instant`: then only a write can wake the waiter.
+    Instant::now().checked_add(gap)
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,22 @@
+//! Compiles the .proto files with protox (pure Rust), so no protoc binary is needed.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["proto/doq.proto"];
+    let mut compiler = protox::Compiler::new(["proto"])?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(files)?;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    // `compile_fds` skips protoc, and with it the descriptor file protoc would have written: write it
+    // here for reflection (`FILE_DESCRIPTOR_SET`).
+    std::fs::write(
+        out.join("doq_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(compiler.file_descriptor_set())?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}
