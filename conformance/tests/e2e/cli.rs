@@ -1,0 +1,85 @@
+//! The command line (API.md §9, §10): `--version`, usage errors, `doq config`.
+use std::{process::Output, time::Duration};
+
+/// Runs the binary with `args` in a temporary directory; bounded, and killed if it overruns.
+async fn run(args: &[&str]) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::from(crate::command())
+        .args(args)
+        .current_dir(tmp.path())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(20), child)
+        .await
+        .unwrap_or_else(|_| panic!("doq {args:?} did not finish"))
+        .expect("run doq")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn version_prints_version_and_backends() {
+    crate::init_tracing();
+    let out = run(&["--version"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "{stdout}");
+    for backend in doq_storage::BACKENDS {
+        assert!(
+            stdout.contains(backend),
+            "backend {backend} missing: {stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    crate::init_tracing();
+    for args in [
+        &["--no.such.key", "1"][..],
+        &["--http.port", "not-a-port"][..],
+        &["--storage.backend", "floppy"][..],
+        &["config", "--no.such.key", "1"][..],
+    ] {
+        let out = run(args).await;
+        assert_eq!(out.status.code(), Some(2), "doq {args:?}: {out:?}");
+        assert!(
+            !out.stderr.is_empty(),
+            "doq {args:?} exited 2 without saying why"
+        );
+    }
+}
+
+#[tokio::test]
+async fn config_prints_effective_toml_with_secrets_masked() {
+    crate::init_tracing();
+    let defaults = text(&run(&["config"]).await.stdout);
+    assert!(
+        defaults.lines().any(|l| l.trim() == "port = 8000"),
+        "{defaults}"
+    );
+    let out = run(&[
+        "config",
+        "--http.port",
+        "8123",
+        "--auth.token",
+        "s3cret-token",
+    ])
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout.lines().any(|l| l.trim() == "port = 8123"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[http]") && stdout.contains("[storage]"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("s3cret-token"),
+        "the token is printed: {stdout}"
+    );
+}
