@@ -9,7 +9,7 @@ mod health;
 mod ids;
 mod long_poll;
 mod messages;
-mod params;
+pub(crate) mod params;
 pub(crate) mod problem;
 mod queues;
 mod routing;
@@ -39,6 +39,8 @@ pub struct AppState {
     pub default_ack_timeout: u32,
     /// `queue.stats.window_side` (seconds): the window `*_rps` fields are averaged over.
     pub stats_window: u32,
+    /// Cancelled when the node starts shutting down: pending long-polls answer the empty-queue 400 at once.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {

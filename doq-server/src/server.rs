@@ -154,6 +154,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         limits,
         default_ack_timeout: config.queue.default_acknowledgement_timeout,
         stats_window: config.queue.stats.window_side,
+        shutdown: stop.clone(),
     };
     let token = Arc::new(config.auth.token.clone());
     let router = http::router(state).layer(middleware::from_fn(move |req: Request, next: Next| {

@@ -1,7 +1,7 @@
 //! SIGTERM and SIGINT shut a node down gracefully: exit status 0, and the data is there after a
 //! restart (API.md §5, "Shutdown").
 use doq_conformance::{
-    check::{check, check_delivered},
+    check::{check, check_delivered, check_empty},
     ops::{check_counts, create_delayed, dequeue, enqueue_simple, message, messages},
 };
 use serde_json::json;
@@ -95,11 +95,6 @@ async fn sigterm_with_a_pending_long_poll() {
         doq.log()
     );
     let got = waiter.await.unwrap();
-    // FIXME: API.md §5 says the pending poll gets the empty-queue 400 at once
-    // (`check_empty(&got, q)`). Today the node holds it for the whole 10 s drain deadline and then
-    // drops the connection, so the client gets no answer at all.
-    assert_eq!(
-        got.0, 0,
-        "the server now answers pending polls on shutdown; switch to check_empty: {got:?}"
-    );
+    // API.md §5: a node shutting down answers pending polls with the empty-queue 400 at once.
+    check_empty(&got, q);
 }

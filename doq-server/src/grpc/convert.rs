@@ -186,31 +186,7 @@ pub(crate) fn wait(md: &MetadataMap, max_secs: u32) -> Result<Duration, Error> {
     if raw.is_empty() {
         return Ok(Duration::ZERO);
     }
-    parse_wait(raw, max_secs).map_err(|why| Error::invalid(WAIT_KEY, why, raw))
-}
-
-/// A wait duration: seconds (`5`, `0.5`) or with a unit (`1500ms`, `5s`), from 0 to `max_secs`.
-///
-/// The same grammar as HTTP's `wait` (`http::params::parse_wait`, private to the HTTP module).
-fn parse_wait(s: &str, max_secs: u32) -> Result<Duration, String> {
-    let syntax = || "expected a duration such as 5, 0.5, 1500ms or 5s".to_string();
-    let s = s.trim();
-    let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(secs) = s.strip_suffix('s') {
-        (secs, 1.0)
-    } else {
-        (s, 1.0)
-    };
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(syntax());
-    }
-    let value: f64 = number.parse().map_err(|_| syntax())?;
-    let secs = value * scale;
-    if !secs.is_finite() || secs > f64::from(max_secs) {
-        return Err(format!("expected duration <= {max_secs}s"));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|_| syntax())
+    crate::http::params::parse_wait(raw, max_secs).map_err(|why| Error::invalid(WAIT_KEY, why, raw))
 }
 
 /// The wire enum of a stored strategy.
@@ -259,23 +235,5 @@ pub(crate) fn dequeued(d: Delivery) -> DequeueResponse {
         priority: d.priority.0,
         content: d.body.content,
         metadata: d.body.metadata.into_iter().collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::parse_wait;
-
-    #[test]
-    fn wait_takes_seconds_or_units_within_the_limit() {
-        assert_eq!(parse_wait("5", 20), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_wait("0.5", 20), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_wait("1500ms", 20), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_wait("5s", 20), Ok(Duration::from_secs(5)));
-        for bad in ["21", "-1", "abc", "1m", "s", "1e3"] {
-            assert!(parse_wait(bad, 20).is_err(), "{bad:?} should be refused");
-        }
     }
 }

@@ -54,14 +54,18 @@ pub(crate) async fn dequeue(
             changes.borrow_and_update();
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || state.shutdown.is_cancelled() {
+            // A node that is shutting down answers pending polls with the empty-queue 400 (API.md §5).
             return Ok(Vec::new());
         }
         let slice = (deadline - now).min(RECHECK);
-        match tokio::time::timeout(slice, changes.changed()).await {
-            Ok(Ok(())) | Err(_) => {}
-            // The node stopped publishing commits; fall back to the clock.
-            Ok(Err(_)) => tokio::time::sleep(slice).await,
+        tokio::select! {
+            () = state.shutdown.cancelled() => return Ok(Vec::new()),
+            changed = tokio::time::timeout(slice, changes.changed()) => match changed {
+                Ok(Ok(())) | Err(_) => {}
+                // The node stopped publishing commits; fall back to the clock.
+                Ok(Err(_)) => tokio::time::sleep(slice).await,
+            },
         }
     }
 }

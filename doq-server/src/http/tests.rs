@@ -100,6 +100,7 @@ impl Harness {
             limits,
             default_ack_timeout: 1800,
             stats_window: 10,
+            shutdown: tokio_util::sync::CancellationToken::new(),
         };
         Self {
             app: router(state),
