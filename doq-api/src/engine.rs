@@ -148,10 +148,9 @@ impl Engine {
                 q.messages.insert(h.id, entry);
             }
             // Rebuilding must not leave pending tree changes: the tree already matches the store.
-            let _ = match &mut q.ready {
-                queue_state::ReadyIndex::RoundRobin(t) => Some(t.drain_changes(q.record.id)),
-                _ => None,
-            };
+            if let queue_state::ReadyIndex::RoundRobin(t) = &mut q.ready {
+                t.drain_changes(q.record.id);
+            }
             engine.counters.next_queue = engine
                 .counters
                 .next_queue
