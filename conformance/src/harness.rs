@@ -115,6 +115,7 @@ impl Harness {
         config.storage.sync = "always".into();
         // A few MiB: rows run in parallel on a 2-core CI box (ARCHITECTURE.md, "CI budget").
         config.storage.cache_bytes = 4 << 20;
+        config.storage.rocksdb.write_buffer_bytes = 4 << 20;
         config.http.host = "127.0.0.1".into();
         config.http.port = 0;
         config.grpc.address = String::new();

@@ -239,6 +239,7 @@ mod tests {
             &StoreOptions {
                 sync: true,
                 cache_bytes: 1 << 20,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -195,7 +195,7 @@ fn open_offline(config: &Config) -> anyhow::Result<std::sync::Arc<dyn doq_storag
     }
     let options = StoreOptions {
         sync: true,
-        cache_bytes: config.storage.cache_bytes,
+        ..config.store_options()?
     };
     Ok(doq_storage::open(&config.storage.backend, &dir, &options)?)
 }

@@ -5,6 +5,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use doq_storage::{RocksDbTuning, SledMode, SledTuning, StoreOptions};
 use figment::{
     providers::{Format, Serialized, Toml, Yaml},
     value::{Dict, Value},
@@ -109,6 +110,28 @@ pub struct StorageConfig {
     pub sync: String,
     /// Backend cache size in bytes.
     pub cache_bytes: u64,
+    /// `storage.rocksdb.*`: used only when the backend is rocksdb.
+    pub rocksdb: RocksDbConfig,
+    /// `storage.sled.*`: used only when the backend is sled.
+    pub sled: SledConfig,
+}
+
+/// `storage.rocksdb.*`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RocksDbConfig {
+    /// SST compression: `none`, `lz4` (Zstandard on the bottommost level) or `zstd`.
+    pub compression: String,
+    /// Memtable bytes per column family before a flush to disk.
+    pub write_buffer_bytes: u64,
+}
+
+/// `storage.sled.*`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SledConfig {
+    /// `low_space` (sled's default) or `high_throughput`.
+    pub mode: String,
 }
 
 /// `cluster.*`
@@ -272,6 +295,24 @@ impl Default for StorageConfig {
             backend: "redb".into(),
             sync: "always".into(),
             cache_bytes: 268_435_456,
+            rocksdb: RocksDbConfig::default(),
+            sled: SledConfig::default(),
+        }
+    }
+}
+impl Default for RocksDbConfig {
+    fn default() -> Self {
+        let tuning = RocksDbTuning::default();
+        Self {
+            compression: tuning.compression.to_string(),
+            write_buffer_bytes: tuning.write_buffer_bytes,
+        }
+    }
+}
+impl Default for SledConfig {
+    fn default() -> Self {
+        Self {
+            mode: SledMode::default().to_string(),
         }
     }
 }
@@ -522,6 +563,7 @@ impl Config {
                 self.storage.sync
             ));
         }
+        self.store_options()?;
         match self.consensus.as_str() {
             "single" => {}
             "raft" => {
@@ -575,6 +617,37 @@ impl Config {
             return bad("limits.max_batch_size must be between 1 and 1000".into());
         }
         Ok(())
+    }
+
+    /// How to open the store: `storage.sync`, `storage.cache_bytes` and the per-backend keys.
+    pub fn store_options(&self) -> Result<StoreOptions, ConfigError> {
+        let s = &self.storage;
+        let invalid = |key: &str, e: String| ConfigError::Invalid(format!("{key}: {e}"));
+        if s.rocksdb.write_buffer_bytes < 1 << 20 {
+            return Err(invalid(
+                "storage.rocksdb.write_buffer_bytes",
+                "must be at least 1048576".into(),
+            ));
+        }
+        Ok(StoreOptions {
+            sync: s.sync == "always",
+            cache_bytes: s.cache_bytes,
+            rocksdb: RocksDbTuning {
+                compression: s
+                    .rocksdb
+                    .compression
+                    .parse()
+                    .map_err(|e| invalid("storage.rocksdb.compression", e))?,
+                write_buffer_bytes: s.rocksdb.write_buffer_bytes,
+            },
+            sled: SledTuning {
+                mode: s
+                    .sled
+                    .mode
+                    .parse()
+                    .map_err(|e| invalid("storage.sled.mode", e))?,
+            },
+        })
     }
 
     /// The node directory `<data_dir>/<node_id>/`.
@@ -680,6 +753,39 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(Config::load_with_env(&s, &[]).unwrap().http.port, 8100);
+    }
+
+    #[test]
+    fn per_backend_tuning_comes_from_flags_and_env_and_typos_are_refused() {
+        let s = Sources::parse(&args(
+            "--storage.rocksdb.compression zstd --storage.rocksdb.write_buffer_bytes 8388608",
+        ))
+        .unwrap();
+        let env = [(
+            "DOQ_STORAGE__SLED__MODE".to_string(),
+            "high_throughput".to_string(),
+        )];
+        let options = Config::load_with_env(&s, &env)
+            .unwrap()
+            .store_options()
+            .unwrap();
+        assert_eq!(options.rocksdb.compression, doq_storage::Compression::Zstd);
+        assert_eq!(options.rocksdb.write_buffer_bytes, 8 << 20);
+        assert_eq!(options.sled.mode, SledMode::HighThroughput);
+
+        for bad in [
+            "--storage.rocksdb.compression snappy",
+            "--storage.sled.mode fast",
+            "--storage.rocksdb.write_buffer_bytes 10",
+        ] {
+            let key = bad
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_start_matches("--");
+            let err = Config::load_with_env(&Sources::parse(&args(bad)).unwrap(), &[]).unwrap_err();
+            assert!(err.to_string().contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]

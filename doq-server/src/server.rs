@@ -11,7 +11,7 @@ use axum::{
 };
 use doq_api::Clock;
 use doq_consensus::{Consensus, SingleNode, SingleOptions, SystemClock};
-use doq_storage::{QueueStore, StoreOptions};
+use doq_storage::QueueStore;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
@@ -105,10 +105,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         Some(store) => store,
         None => {
             let dir = config.node_dir();
-            let options = StoreOptions {
-                sync: config.storage.sync == "always",
-                cache_bytes: config.storage.cache_bytes,
-            };
+            let options = config.store_options()?;
             let backend = config.storage.backend.clone();
             tokio::task::spawn_blocking(move || doq_storage::open(&backend, &dir, &options))
                 .await?

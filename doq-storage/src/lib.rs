@@ -25,6 +25,7 @@ mod sled;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod tuning;
 
 #[cfg(any(test, feature = "testing"))]
 pub use crate::faulty::{CommitFault, FaultyStore, InjectedFault};
@@ -44,4 +45,5 @@ pub use crate::{
         ROCKSDB_DIR, SLED_DIR,
     },
     store::{Applied, QueueStore, Source},
+    tuning::{Compression, RocksDbTuning, SledMode, SledTuning},
 };

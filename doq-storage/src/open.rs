@@ -11,7 +11,10 @@ use std::{
 
 use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
 
-use crate::{Applied, Error, LogMeta, LogStore, MemoryStore, QueueStore, Result, WriteBatch};
+use crate::{
+    Applied, Error, LogMeta, LogStore, MemoryStore, QueueStore, Result, RocksDbTuning, SledTuning,
+    WriteBatch,
+};
 
 /// The marker file naming the backend that owns a data directory.
 pub const MARKER_FILE: &str = "DOQ_STORE";
@@ -43,9 +46,11 @@ pub const BACKENDS: &[&str] = &[
 /// | `sync = true` | no-op | `Durability::Immediate` per write | WAL synced per write (`WriteOptions::set_sync`) | `Db::flush` after each write |
 /// | `sync = false` | no-op | `Durability::None`; durable at `flush` | WAL written, not synced; `flush` syncs it | background flush every 500 ms; `flush` at once |
 /// | `cache_bytes` | unused | page cache | one LRU block cache shared by all column families | page cache capacity |
+/// | `rocksdb` | unused | unused | compression, memtable size per column family | unused |
+/// | `sled` | unused | unused | unused | `mode`: low space or high throughput |
 ///
-/// Fixed, not tunable: RocksDB compresses with LZ4 (Zstandard on the bottommost level) and uses 10-bit
-/// bloom filters; sled is built without compression; redb has no compression.
+/// Fixed, not tunable: RocksDB uses 10-bit bloom filters; sled is built without compression; redb has no
+/// compression.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
     /// `true` (config `sync = always`): every commit and every log write is on stable storage when it
@@ -55,6 +60,10 @@ pub struct StoreOptions {
     pub sync: bool,
     /// Bytes of cache the backend may use (config `cache_bytes`); see the table above.
     pub cache_bytes: u64,
+    /// RocksDB's own knobs.
+    pub rocksdb: RocksDbTuning,
+    /// sled's own knobs.
+    pub sled: SledTuning,
 }
 
 impl Default for StoreOptions {
@@ -63,6 +72,8 @@ impl Default for StoreOptions {
         Self {
             sync: true,
             cache_bytes: 64 << 20,
+            rocksdb: RocksDbTuning::default(),
+            sled: SledTuning::default(),
         }
     }
 }

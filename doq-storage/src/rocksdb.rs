@@ -17,7 +17,8 @@ use crate::{
     batch::Op,
     error::BoxError,
     keys::{self, MetaTag, RaftTag},
-    record, Applied, Error, LogMeta, LogStore, QueueStore, Result, StoreOptions, WriteBatch,
+    record, Applied, Compression, Error, LogMeta, LogStore, QueueStore, Result, StoreOptions,
+    WriteBatch,
 };
 
 /// The backend's name.
@@ -55,8 +56,9 @@ fn just_after(last: &[u8]) -> Vec<u8> {
 
 /// A [`QueueStore`] and [`LogStore`] in one RocksDB database.
 ///
-/// Tuning (see [`StoreOptions`]): `cache_bytes` sizes one LRU block cache shared by every column family.
-/// Compression is LZ4, and Zstandard on the bottommost level, where most of the data ends up.
+/// Tuning (see [`StoreOptions`]): `cache_bytes` sizes one LRU block cache shared by every column family;
+/// `rocksdb.compression` picks the SST compression (by default LZ4, and Zstandard on the bottommost level,
+/// where most of the data ends up) and `rocksdb.write_buffer_bytes` each family's memtable.
 pub struct RocksStore {
     db: DB,
     path: PathBuf,
@@ -151,14 +153,21 @@ impl RocksStore {
     /// also locks the data directory and checks its backend marker.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Self> {
         let cache = Cache::new_lru_cache(usize::try_from(opts.cache_bytes).unwrap_or(usize::MAX));
+        let write_buffer = usize::try_from(opts.rocksdb.write_buffer_bytes).unwrap_or(usize::MAX);
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
         table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
         let family = |name: &str| {
             let mut o = Options::default();
             o.set_block_based_table_factory(&table);
-            o.set_compression_type(DBCompressionType::Lz4);
-            o.set_bottommost_compression_type(DBCompressionType::Zstd);
+            let (most, bottom) = match opts.rocksdb.compression {
+                Compression::None => (DBCompressionType::None, DBCompressionType::None),
+                Compression::Lz4 => (DBCompressionType::Lz4, DBCompressionType::Zstd),
+                Compression::Zstd => (DBCompressionType::Zstd, DBCompressionType::Zstd),
+            };
+            o.set_compression_type(most);
+            o.set_bottommost_compression_type(bottom);
+            o.set_write_buffer_size(write_buffer);
             ColumnFamilyDescriptor::new(name, o)
         };
         let mut db_opts = Options::default();

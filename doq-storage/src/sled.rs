@@ -28,7 +28,8 @@ use crate::{
     batch::Op,
     error::BoxError,
     keys::{self, MetaTag, RaftTag},
-    record, Applied, Error, LogMeta, LogStore, QueueStore, Result, StoreOptions, WriteBatch,
+    record, Applied, Error, LogMeta, LogStore, QueueStore, Result, SledMode, StoreOptions,
+    WriteBatch,
 };
 
 /// The backend's name.
@@ -50,8 +51,8 @@ fn failed<E: Into<BoxError>>(op: &'static str) -> impl FnOnce(E) -> Error {
 
 /// A [`QueueStore`] and [`LogStore`] in one sled database.
 ///
-/// Tuning (see [`StoreOptions`]): `cache_bytes` is sled's page cache capacity. sled is built without its
-/// compression feature.
+/// Tuning (see [`StoreOptions`]): `cache_bytes` is sled's page cache capacity and `sled.mode` trades disk
+/// space for write speed. sled is built without its compression feature.
 ///
 /// # Contract
 /// Besides [`QueueStore`]'s and [`LogStore`]'s: every write (a commit, a log write) holds the write half of
@@ -240,6 +241,10 @@ impl SledStore {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(opts.cache_bytes)
+            .mode(match opts.sled.mode {
+                SledMode::LowSpace => sled::Mode::LowSpace,
+                SledMode::HighThroughput => sled::Mode::HighThroughput,
+            })
             .flush_every_ms((!opts.sync).then_some(FLUSH_EVERY_MS))
             .open()
             .map_err(failed("open database"))?;

@@ -15,6 +15,7 @@ fn opts(sync: bool) -> StoreOptions {
     StoreOptions {
         sync,
         cache_bytes: 1 << 20,
+        ..Default::default()
     }
 }
 
