@@ -14,6 +14,7 @@ mod service;
 pub(crate) mod status_details;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use std::{
     sync::{
@@ -114,6 +115,13 @@ impl DoqService {
     /// Dequeuers (streams and long polls) parked until something becomes deliverable.
     pub fn parked_waiters(&self) -> usize {
         self.parked.load(Ordering::SeqCst)
+    }
+
+    /// Most messages one batch command may carry (`limits.max_batch_size`, within the command's u16).
+    fn batch_cap(&self) -> u16 {
+        u16::try_from(self.options.limits.max_batch_size)
+            .unwrap_or(u16::MAX)
+            .max(1)
     }
 
     /// Counts one stream task until the guard drops.

@@ -2,6 +2,7 @@
 //! [`serve`] over in-memory duplex pipes (one per client connection). Every RPC's happy path and error
 //! statuses are in `unary.rs`, the two streams in `streams.rs`, auth, health, reflection and message
 //! limits in `serving.rs`.
+mod load;
 mod serving;
 mod streams;
 mod unary;
