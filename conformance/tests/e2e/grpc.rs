@@ -1,7 +1,12 @@
-//! The real binary's gRPC API (API.md §7) through the tonic client generated from doq.proto, over
-//! loopback TCP: every `queue.DOQ` RPC, both streams, receipts in metadata and typed error codes.
+//! The real binary's gRPC API (API.md §7) through the tonic clients generated from doq.proto and
+//! doq_ext.proto, over loopback TCP: every `queue.DOQ` RPC, both streams, receipts in metadata, typed
+//! error codes, and the `DOQExt` batches and subscription.
 use std::{collections::HashSet, path::Path, time::Duration};
 
+use doq_proto::ext::{
+    doq_ext_client::DoqExtClient, AckBatchRequest, AckItem, BatchMessage, DequeueBatchRequest,
+    EnqueueBatchRequest, SubscribeRequest,
+};
 use doq_proto::queue::{
     doq_client::DoqClient, queue_settings::Strategy, AckRequest, CreateQueueRequest,
     DeleteQueueRequest, DeleteRequest, DequeueRequest, EnqueueRequest, GenerateIDsRequest,
@@ -357,5 +362,122 @@ async fn generated_client_drives_every_doq_rpc() {
         .into_inner()
         .queues
         .is_empty());
+    doq.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_ext_client_batches_and_subscribes() {
+    crate::init_tracing();
+    let tmp = tempfile::tempdir().unwrap();
+    let (doq, mut c, url) = start_with_grpc(&tmp.path().join("data"), tmp.path()).await;
+    let mut ext = DoqExtClient::connect(url).await.unwrap();
+    c.create_queue(CreateQueueRequest {
+        name: "batch".into(),
+        r#type: "delayed".into(),
+        settings: Some(QueueSettings::default()),
+    })
+    .await
+    .unwrap();
+
+    info!("--- EnqueueBatch: 50 messages in one command");
+    let messages = (0..50)
+        .map(|n| BatchMessage {
+            priority: 1,
+            content: format!("b{n}"),
+            ..BatchMessage::default()
+        })
+        .collect();
+    let stored = ext
+        .enqueue_batch(EnqueueBatchRequest {
+            queue_name: "batch".into(),
+            messages,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    let ids: Vec<u64> = stored.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 50);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in request order");
+
+    info!("--- Subscribe with a window of 20, then AckBatch with the receipts");
+    let (requests, rx) = mpsc::channel(2);
+    requests
+        .send(SubscribeRequest {
+            queue_name: "batch".into(),
+            ack: false,
+            credit: 20,
+        })
+        .await
+        .unwrap();
+    let mut deliveries = ext
+        .subscribe(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        got.push(
+            soon("a delivery", deliveries.message())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(got.iter().map(|d| d.id).collect::<Vec<_>>(), ids[..20]);
+    let items = got
+        .iter()
+        .map(|d| AckItem {
+            id: d.id,
+            receipt: d.receipt.clone(),
+        })
+        .collect();
+    let results = ext
+        .ack_batch(AckBatchRequest {
+            queue_name: "batch".into(),
+            items,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert!(results.iter().all(|r| r.ok), "{results:?}");
+    drop((requests, deliveries));
+
+    info!("--- DequeueBatch takes the other 30, then answers an empty list");
+    let rest = ext
+        .dequeue_batch(DequeueBatchRequest {
+            queue_name: "batch".into(),
+            max: 100,
+            ack: true,
+            wait_ms: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), ids[20..]);
+    let none = ext
+        .dequeue_batch(DequeueBatchRequest {
+            queue_name: "batch".into(),
+            max: 100,
+            ack: true,
+            wait_ms: 50,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    assert!(none.is_empty());
+    let s = ext
+        .dequeue_batch(DequeueBatchRequest {
+            queue_name: "missing".into(),
+            max: 1,
+            ack: true,
+            wait_ms: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::NotFound);
     doq.stop().await;
 }
