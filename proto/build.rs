@@ -1,6 +1,6 @@
 //! Compiles the .proto files with protox (pure Rust), so no protoc binary is needed.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/doq.proto"];
+    let files = ["proto/doq.proto", "proto/doq_ext.proto"];
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler
         .include_source_info(true)

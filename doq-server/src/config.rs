@@ -586,9 +586,6 @@ impl Config {
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return bad("tls.cert and tls.key must be set together".into());
         }
-        if !self.tls.cert.is_empty() {
-            return bad("tls: TLS is not available in this build yet".into());
-        }
         if !matches!(
             self.logging.level.as_str(),
             "trace" | "debug" | "info" | "warn" | "warning" | "error"

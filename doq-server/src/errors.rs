@@ -450,6 +450,14 @@ pub enum GrpcOp<'a> {
     Touch,
     /// `UpdatePriority`.
     UpdatePriority,
+    /// `DOQExt.EnqueueBatch` (EXT).
+    EnqueueBatch,
+    /// `DOQExt.DequeueBatch` (EXT).
+    DequeueBatch,
+    /// `DOQExt.AckBatch` (EXT).
+    AckBatch,
+    /// `DOQExt.Subscribe` (EXT).
+    Subscribe,
 }
 
 impl GrpcOp<'_> {
@@ -471,6 +479,11 @@ impl GrpcOp<'_> {
             Self::Touch => "failed to touch a message".into(),
             // (sic)
             Self::UpdatePriority => "failed to update prioprity of a message".into(),
+            // The extension's own texts, in DOQ's style; the ErrorInfo reason says why.
+            Self::EnqueueBatch => "failed to enqueue messages".into(),
+            Self::DequeueBatch => "failed to dequeue messages".into(),
+            Self::AckBatch => "failed to ack messages".into(),
+            Self::Subscribe => "failed to subscribe to a queue".into(),
         }
     }
 }
@@ -519,6 +532,23 @@ pub fn grpc_status(op: GrpcOp<'_>, error: &Error) -> tonic::Status {
         metadata.insert("message".to_string(), message.clone());
     }
     crate::grpc::status_details::status(code, text, error.code(), metadata)
+}
+
+/// The `code` and `message` of one failed item of a batch ack (`DOQExt.AckBatch`, like HTTP's
+/// `…/batch/ack`): the error's stable code and the text HTTP's ack route gives it.
+pub fn item_failure(error: &Error) -> (&'static str, String) {
+    match error.kind() {
+        ErrorKind::Unavailable | ErrorKind::Storage => {
+            tracing::warn!(error = %error, "batch ack item failed: retry");
+        }
+        ErrorKind::Internal => tracing::error!(error = %error, "batch ack item failed on a bug"),
+        ErrorKind::NotFound | ErrorKind::Empty | ErrorKind::Invalid | ErrorKind::Conflict => {}
+    }
+    let text = match error {
+        Error::MessageNotFound { queue } => format!("Message not found: {queue}"),
+        other => message(other),
+    };
+    (error.code(), text)
 }
 
 /// DOQ's answer to a `CreateQueue` or `UpdateQueue` without `settings` (INVALID_ARGUMENT).

@@ -1,19 +1,25 @@
-//! DOQ's gRPC API (API.md §7): service `queue.DOQ`, wire-identical to DOQ's, over the same [`Consensus`]
-//! as HTTP, plus the standard health and reflection services. [`serve`] runs them all; [`DoqService`]
-//! holds what the RPCs share. Start at `grpc/service.rs` (one method per RPC), then the two streams in
-//! `grpc/enqueue_stream.rs` and `grpc/dequeue_stream.rs`, and `grpc/readiness.rs` for waiting without
-//! polling. Errors reach the wire only through `crate::errors`.
+//! DOQ's gRPC API (API.md §7): service `queue.DOQ`, wire-identical to DOQ's, and doq's extension service
+//! `doq.ext.v1.DOQExt` (§7.4), over the same [`Consensus`] as HTTP, plus the standard health and
+//! reflection services. [`serve`] runs them all; [`DoqService`] holds what the RPCs share. Start at
+//! `grpc/service.rs` (one method per `queue.DOQ` RPC) and `grpc/ext.rs` (`DOQExt`), then the streams in
+//! `grpc/enqueue_stream.rs`, `grpc/dequeue_stream.rs` and `grpc/subscribe.rs` (the last two share the
+//! credit window of `grpc/window.rs`), and `grpc/readiness.rs` for waiting without polling. Errors
+//! reach the wire only through `crate::errors`.
 mod auth;
+mod batches;
 mod convert;
 mod dequeue_stream;
 mod enqueue_stream;
+mod ext;
 mod messages;
 mod queues;
 mod readiness;
 mod service;
 pub(crate) mod status_details;
+mod subscribe;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use std::{
     sync::{
@@ -24,7 +30,7 @@ use std::{
 };
 
 use doq_consensus::Consensus;
-use doq_proto::queue::doq_server::DoqServer;
+use doq_proto::{ext::doq_ext_server::DoqExtServer, queue::doq_server::DoqServer};
 use futures::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +41,7 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
+pub use self::ext::DoqExtService;
 use crate::{errors, http::HttpLimits};
 
 /// How often HTTP/2 pings an idle connection, so a vanished client's streams end instead of lingering.
@@ -116,6 +123,13 @@ impl DoqService {
         self.parked.load(Ordering::SeqCst)
     }
 
+    /// Most messages one batch command may carry (`limits.max_batch_size`, within the command's u16).
+    fn batch_cap(&self) -> u16 {
+        u16::try_from(self.options.limits.max_batch_size)
+            .unwrap_or(u16::MAX)
+            .max(1)
+    }
+
     /// Counts one stream task until the guard drops.
     fn stream_guard(&self) -> StreamGuard {
         self.streams.fetch_add(1, Ordering::SeqCst);
@@ -133,7 +147,8 @@ impl Drop for StreamGuard {
     }
 }
 
-/// Serves `queue.DOQ`, health (`grpc.health.v1`, no token needed) and reflection (v1 and v1alpha) on
+/// Serves `queue.DOQ`, `doq.ext.v1.DOQExt`, health (`grpc.health.v1`, no token needed) and reflection
+/// (v1 and v1alpha) on
 /// `incoming` until the service's shutdown token is cancelled, then drains: health turns NOT_SERVING,
 /// streams end, and in-flight unary calls finish.
 pub async fn serve<I, IO, IE>(service: DoqService, incoming: I) -> anyhow::Result<()>
@@ -146,6 +161,7 @@ where
     let shutdown = service.shutdown.clone();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DoqServer<DoqService>>().await;
+    health.set_serving::<DoqExtServer<DoqExtService>>().await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(doq_proto::FILE_DESCRIPTOR_SET)
@@ -155,6 +171,8 @@ where
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let auth = auth::Bearer::new(&service.options.auth_token);
     let max_message = service.options.limits.max_body_bytes;
+    let ext =
+        DoqExtServer::new(DoqExtService(service.clone())).max_decoding_message_size(max_message);
     let doq = DoqServer::new(service).max_decoding_message_size(max_message);
     let drained = async move {
         shutdown.cancelled().await;
@@ -162,6 +180,9 @@ where
             .set_service_status("", ServingStatus::NotServing)
             .await;
         health.set_not_serving::<DoqServer<DoqService>>().await;
+        health
+            .set_not_serving::<DoqExtServer<DoqExtService>>()
+            .await;
     };
     Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE))
@@ -170,6 +191,7 @@ where
         ))
         .add_service(health_service)
         .add_service(InterceptedService::new(doq, auth.clone()))
+        .add_service(InterceptedService::new(ext, auth.clone()))
         .add_service(InterceptedService::new(reflection_v1, auth.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, auth))
         .serve_with_incoming_shutdown(incoming, drained)

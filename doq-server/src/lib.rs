@@ -1,5 +1,6 @@
 //! The doq process: configuration (`config`), the command line (`cli`), the DOQ-compatible HTTP and gRPC
-//! APIs (`http`, `grpc`, with `errors` as the one place errors meet the wire) and the node itself (`server::run`).
+//! APIs (`http`, `grpc`, with `errors` as the one place errors meet the wire), TLS for both (`tls`) and the node
+//! itself (`server::run`).
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
 pub mod cli;
 pub mod config;
@@ -8,3 +9,4 @@ pub mod grpc;
 pub mod http;
 pub mod server;
 pub mod telemetry;
+pub mod tls;

@@ -1,6 +1,7 @@
-//! The node: open the store, recover the engine, start consensus, serve HTTP and gRPC until shutdown,
-//! then drain in-flight requests, stop consensus and flush.
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+//! The node: open the store, recover the engine, start consensus, serve HTTP and gRPC (over TLS when
+//! `tls.cert` and `tls.key` are set) until shutdown, then drain in-flight requests, stop consensus and
+//! flush.
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use axum::{
@@ -21,6 +22,7 @@ use crate::{
     config::Config,
     grpc::{self, DoqService, GrpcOptions},
     http::{self, AppState, HttpLimits},
+    tls::Tls,
 };
 
 /// How long shutdown waits for in-flight requests before it stops serving anyway.
@@ -101,6 +103,15 @@ pub async fn run_with(
 /// Opens the store, recovers, and starts serving; returns once the node accepts requests.
 pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::Result<Node> {
     config.validate()?;
+    // Bad TLS files stop the node before anything is opened or served.
+    let tls = if config.tls.cert.is_empty() {
+        None
+    } else {
+        Some(Tls::load(
+            Path::new(&config.tls.cert),
+            Path::new(&config.tls.key),
+        )?)
+    };
     let store = match deps.store {
         Some(store) => store,
         None => {
@@ -161,25 +172,41 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
 
     let http_addr = listeners.http.local_addr()?;
     let graceful = stop.clone();
-    let serving = tokio::spawn(async move {
-        axum::serve(listeners.http, router)
-            .with_graceful_shutdown(async move { graceful.cancelled().await })
-            .await
-    });
+    let serving = match &tls {
+        None => tokio::spawn(async move {
+            axum::serve(listeners.http, router)
+                .with_graceful_shutdown(async move { graceful.cancelled().await })
+                .await
+        }),
+        Some(tls) => {
+            let listener = tls.http_listener(listeners.http, stop.clone())?;
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { graceful.cancelled().await })
+                    .await
+            })
+        }
+    };
     let (grpc_addr, grpc_serving) = match listeners.grpc {
         Some(listener) => {
             let addr = listener.local_addr()?;
             // Same consensus, same shutdown token: streams and long polls end when the node stops.
             let service = DoqService::new(consensus.clone(), grpc_options, stop.clone());
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            (
-                Some(addr),
-                Some(tokio::spawn(grpc::serve(service, incoming))),
-            )
+            let serving = match &tls {
+                None => {
+                    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                    tokio::spawn(grpc::serve(service, incoming))
+                }
+                Some(tls) => {
+                    let incoming = tls.grpc_incoming(listener, stop.clone());
+                    tokio::spawn(grpc::serve(service, incoming))
+                }
+            };
+            (Some(addr), Some(serving))
         }
         None => (None, None),
     };
-    info!(%http_addr, ?grpc_addr, backend = consensus.view().backend(), node_id = %config.cluster.node_id, "doq is serving");
+    info!(%http_addr, ?grpc_addr, tls = tls.is_some(), backend = consensus.view().backend(), node_id = %config.cluster.node_id, "doq is serving");
     Ok(Node {
         consensus,
         http_addr,

@@ -1,5 +1,6 @@
 //! Process-level tests of the real binary (`doq-e2e`, whose `main` is `doq_server::cli::main`):
-//! crash safety under load, signals, the README quickstart and the command line.
+//! crash safety under load, signals, the README quickstart, the gRPC API through the generated client,
+//! and the command line.
 //!
 //! Every child runs inside a [`Doq`] guard that kills it by its PID when dropped, so a failing test
 //! never leaves a server behind. All waits are bounded; the only sleeps are short readiness polls.
@@ -11,6 +12,7 @@
 )]
 mod cli;
 mod crash;
+mod grpc;
 mod quickstart;
 mod signals;
 

@@ -95,32 +95,49 @@ pub(crate) struct EnqueueInput {
 /// group is stored as sent (the engine picks `default` where the queue kind wants it).
 pub(crate) fn enqueue(req: EnqueueRequest, limits: &HttpLimits) -> Result<EnqueueInput, Error> {
     let queue = queue_name("queueName", &req.queue_name)?;
-    if req.group.len() > MAX_GROUP_BYTES {
+    let message = new_message(
+        "",
+        req.id,
+        &req.group,
+        req.priority,
+        req.content,
+        req.metadata,
+        limits,
+    )?;
+    Ok(EnqueueInput { queue, message })
+}
+
+/// One message's fields, within the limits of API.md §2.1. `at` prefixes the error location
+/// (`messages[3].` in a batch). Id 0 asks the server for one.
+pub(crate) fn new_message(
+    at: &str,
+    id: u64,
+    group: &str,
+    priority: i64,
+    content: String,
+    metadata: HashMap<String, String>,
+    limits: &HttpLimits,
+) -> Result<NewMessage, Error> {
+    if group.len() > MAX_GROUP_BYTES {
         return Err(Error::invalid(
-            "group",
+            format!("{at}group"),
             format!("expected length <= {MAX_GROUP_BYTES}"),
             "",
         ));
     }
-    if req.content.len() > limits.max_content_bytes {
+    if content.len() > limits.max_content_bytes {
         return Err(Error::invalid(
-            "content",
+            format!("{at}content"),
             format!("expected length <= {}", limits.max_content_bytes),
             "",
         ));
     }
-    let metadata = metadata(req.metadata, limits)?;
-    Ok(EnqueueInput {
-        queue,
-        message: NewMessage {
-            id: (req.id != 0).then_some(MessageId(req.id)),
-            group: Group::new(&req.group),
-            priority: Priority(req.priority),
-            body: Body {
-                content: req.content,
-                metadata,
-            },
-        },
+    let metadata = metadata_at(at, metadata, limits)?;
+    Ok(NewMessage {
+        id: (id != 0).then_some(MessageId(id)),
+        group: Group::new(group),
+        priority: Priority(priority),
+        body: Body { content, metadata },
     })
 }
 
@@ -129,9 +146,18 @@ pub(crate) fn metadata(
     map: HashMap<String, String>,
     limits: &HttpLimits,
 ) -> Result<Metadata, Error> {
+    metadata_at("", map, limits)
+}
+
+/// [`metadata`] with `at` prefixing the error location.
+fn metadata_at(
+    at: &str,
+    map: HashMap<String, String>,
+    limits: &HttpLimits,
+) -> Result<Metadata, Error> {
     if map.len() > limits.max_metadata_entries {
         return Err(Error::invalid(
-            "metadata",
+            format!("{at}metadata"),
             format!(
                 "expected object with at most {} properties",
                 limits.max_metadata_entries
@@ -144,7 +170,7 @@ pub(crate) fn metadata(
     });
     if bytes > limits.max_metadata_bytes {
         return Err(Error::invalid(
-            "metadata",
+            format!("{at}metadata"),
             format!(
                 "expected metadata of at most {} bytes",
                 limits.max_metadata_bytes
@@ -161,15 +187,24 @@ pub(crate) fn receipt(md: &MetadataMap, id: MessageId) -> Result<Option<Receipt>
         return Ok(None);
     };
     // A non-ASCII value cannot be a receipt; "?" makes it fail to decode below.
-    let raw = value.to_str().unwrap_or("?");
+    receipt_text(RECEIPT_KEY, value.to_str().unwrap_or("?"), id)
+}
+
+/// A receipt as text (`location` names it in the error): empty is none; otherwise it must decode and
+/// name message `id`.
+pub(crate) fn receipt_text(
+    location: &str,
+    raw: &str,
+    id: MessageId,
+) -> Result<Option<Receipt>, Error> {
     if raw.is_empty() {
         return Ok(None);
     }
     let receipt =
-        Receipt::decode(raw).ok_or_else(|| Error::invalid(RECEIPT_KEY, "invalid receipt", raw))?;
+        Receipt::decode(raw).ok_or_else(|| Error::invalid(location, "invalid receipt", raw))?;
     if receipt.id != id {
         return Err(Error::invalid(
-            RECEIPT_KEY,
+            location,
             "receipt is for another message",
             raw,
         ));

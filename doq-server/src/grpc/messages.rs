@@ -107,6 +107,7 @@ pub(crate) async fn dequeue(
         &*svc.consensus,
         &queue,
         req.ack,
+        1,
         Some(until),
         Missing::Fail,
         stop,
@@ -114,12 +115,12 @@ pub(crate) async fn dequeue(
     )
     .await
     .map_err(fail)?;
-    let delivery = match waited {
-        Waited::Delivered(d) => d,
-        // A stopping node answers pending long polls as empty, like HTTP.
-        Waited::Expired | Waited::Stopped(()) => {
-            return Err(fail(Error::QueueEmpty(queue.to_string())))
-        }
+    // A stopping node answers pending long polls as empty, like HTTP.
+    let Waited::Delivered(items) = waited else {
+        return Err(fail(Error::QueueEmpty(queue.to_string())));
+    };
+    let Some(delivery) = items.into_iter().next() else {
+        return Err(fail(Error::QueueEmpty(queue.to_string())));
     };
     let receipt = delivery.receipt.encode();
     let deliveries = delivery.deliveries;

@@ -9,6 +9,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::atomic::{AtomicUsize, Ordering},
+    task::Poll,
     time::Duration,
 };
 
@@ -31,8 +32,8 @@ pub(crate) enum Missing {
 /// How a wait ended.
 #[derive(Debug)]
 pub(crate) enum Waited<T> {
-    /// A message was selected (and, with `ack`, deleted).
-    Delivered(Delivery),
+    /// Up to `max` messages were selected (and, with `ack`, deleted); never empty.
+    Delivered(Vec<Delivery>),
     /// The deadline passed with nothing deliverable.
     Expired,
     /// The stop future finished first, with this value; nothing was selected.
@@ -56,15 +57,18 @@ impl Drop for Parked<'_> {
     }
 }
 
-/// Selects one message of `queue`, waiting until `until` (forever when `None`) for one to become
-/// deliverable, or until `stop` finishes.
+/// Selects up to `max` (at least 1) messages of `queue` in one command, waiting until `until` (forever
+/// when `None`) for one to become deliverable, or until `stop` finishes.
 ///
-/// `stop` is polled only while parked, never while a dequeue is being proposed: once a selection is in
-/// flight it completes, so a stop never loses a message that was already taken.
+/// `stop` is checked before each proposal, so a caller whose client has gone takes nothing, and polled
+/// while parked; never while a dequeue is being proposed: once a selection is in flight it completes, so
+/// a stop never loses a message that was already taken.
+#[allow(clippy::too_many_arguments)] // the wait's whole description; a struct would only rename them
 pub(crate) async fn dequeue<T>(
     consensus: &dyn Consensus,
     queue: &QueueName,
     ack: bool,
+    max: u16,
     until: Option<Instant>,
     missing: Missing,
     mut stop: Pin<&mut impl Future<Output = T>>,
@@ -82,15 +86,18 @@ pub(crate) async fn dequeue<T>(
             Err(e) => return Err(e),
         };
         if ready {
+            if let Poll::Ready(value) = futures::poll!(stop.as_mut()) {
+                return Ok(Waited::Stopped(value));
+            }
             let cmd = Command::Dequeue {
                 queue: queue.clone(),
                 ack,
-                max: 1,
+                max: max.max(1),
             };
             match consensus.propose(cmd).await {
                 Ok(Reply::Dequeued(items)) => {
-                    if let Some(d) = items.into_iter().next() {
-                        return Ok(Waited::Delivered(d));
+                    if !items.is_empty() {
+                        return Ok(Waited::Delivered(items));
                     }
                 }
                 // Another consumer won the race, or selection dead-lettered what was ready: keep waiting.

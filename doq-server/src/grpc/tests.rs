@@ -1,7 +1,10 @@
 //! gRPC tests without sockets: a real `SingleNode` over a `MemoryStore` and a `ManualClock`, served by
 //! [`serve`] over in-memory duplex pipes (one per client connection). Every RPC's happy path and error
 //! statuses are in `unary.rs`, the two streams in `streams.rs`, auth, health, reflection and message
-//! limits in `serving.rs`.
+//! limits in `serving.rs`, the extension service `DOQExt` in `ext.rs`, and the streams under load in
+//! `load.rs`.
+mod ext;
+mod load;
 mod serving;
 mod streams;
 mod unary;

@@ -1,6 +1,9 @@
-//! What `serve` adds around the DOQ service: bearer auth (not on health), the health service, reflection
-//! for grpcurl, and the message size limit (RESOURCE_EXHAUSTED).
-use doq_proto::queue::{EnqueueRequest, GetQueuesRequest};
+//! What `serve` adds around the DOQ and DOQExt services: bearer auth (not on health), the health service,
+//! reflection for grpcurl, and the message size limit (RESOURCE_EXHAUSTED).
+use doq_proto::{
+    ext::{doq_ext_client::DoqExtClient, DequeueBatchRequest},
+    queue::{EnqueueRequest, GetQueuesRequest},
+};
 use tokio_stream::StreamExt as _;
 use tonic::{Code, Request};
 use tonic_health::pb::{
@@ -48,8 +51,29 @@ async fn a_configured_token_is_required_except_for_health() {
         .await;
     assert!(ok.unwrap().into_inner().queues.is_empty());
 
+    let mut ext = DoqExtClient::new(h.channel().await);
+    let s = failure(ext.dequeue_batch(DequeueBatchRequest::default()).await);
+    check(&s, Code::Unauthenticated, text, "unauthorized");
+    let s = failure(
+        ext.dequeue_batch(bearer(
+            DequeueBatchRequest {
+                queue_name: "none".into(),
+                max: 1,
+                ..DequeueBatchRequest::default()
+            },
+            "Bearer s3cret",
+        ))
+        .await,
+    );
+    assert_eq!(s.code(), Code::NotFound, "past auth: {s:?}");
+
     let mut health = HealthClient::new(h.channel().await);
     let answer = health.check(HealthCheckRequest::default()).await.unwrap();
+    assert_eq!(answer.into_inner().status(), ServingStatus::Serving);
+    let ext = HealthCheckRequest {
+        service: "doq.ext.v1.DOQExt".into(),
+    };
+    let answer = health.check(ext).await.unwrap();
     assert_eq!(answer.into_inner().status(), ServingStatus::Serving);
 }
 
@@ -92,6 +116,7 @@ async fn reflection_lists_the_doq_service() {
     };
     let names: Vec<String> = services.service.into_iter().map(|s| s.name).collect();
     assert!(names.iter().any(|n| n == "queue.DOQ"), "{names:?}");
+    assert!(names.iter().any(|n| n == "doq.ext.v1.DOQExt"), "{names:?}");
     assert!(
         names.iter().any(|n| n == "grpc.health.v1.Health"),
         "{names:?}"
