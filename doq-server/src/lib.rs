@@ -1,6 +1,7 @@
 //! The doq process: configuration (`config`), the command line (`cli`), the DOQ-compatible HTTP and gRPC
 //! APIs (`http`, `grpc`, with `errors` as the one place errors meet the wire) and the node itself (`server::run`).
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
+mod backup_cli;
 pub mod cli;
 pub mod config;
 pub mod errors;
