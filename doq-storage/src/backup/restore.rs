@@ -20,8 +20,9 @@ pub fn verify<R: Read>(input: R) -> Result<(Header, u64), BackupError> {
     Ok((r.header().clone(), r.records()))
 }
 
-/// Calls `f` with the stream's records in chunks of about `max_bytes`; returns the header. The stream is
-/// verified again on the way, so a file that changed since [`verify`] still fails before its last chunk.
+/// Calls `f` with the stream's records in chunks of about `max_bytes` (at least once, with an empty chunk
+/// for a backup without records, so the restore is staged); returns the header. The stream is verified
+/// again on the way, so a file that changed since [`verify`] still fails before its last chunk.
 pub fn chunks<R: Read, E: From<BackupError>>(
     input: R,
     max_bytes: usize,
@@ -30,16 +31,18 @@ pub fn chunks<R: Read, E: From<BackupError>>(
     let mut r = Reader::open(input)?;
     let mut chunk = Vec::new();
     let mut size = 0;
+    let mut sent = false;
     while let Some(item) = r.next_item()? {
         let n = approx_size(&item);
         if !chunk.is_empty() && size + n > max_bytes {
             f(std::mem::take(&mut chunk))?;
+            sent = true;
             size = 0;
         }
         size += n;
         chunk.push(item);
     }
-    if !chunk.is_empty() {
+    if !chunk.is_empty() || !sent {
         f(chunk)?;
     }
     Ok(r.header().clone())
