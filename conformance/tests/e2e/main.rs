@@ -9,6 +9,7 @@
     clippy::panic,
     reason = "test helpers outside #[test] functions: a failure here is a test failure"
 )]
+mod backup;
 mod cli;
 mod crash;
 mod quickstart;

@@ -99,6 +99,7 @@ fn find<F: Read + Seek>(f: &mut F, pattern: &[u8], from: u64) -> io::Result<Opti
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
 mod tests {
     use std::io::Cursor;
 
@@ -109,7 +110,8 @@ mod tests {
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.bin\"\r\nContent-Type: application/octet-stream\r\n\r\nDOQ\r\nDATA\r\n--XyZ--\r\n";
         let mut c = Cursor::new(body.to_vec());
         let (s, e) = find_file_part(&mut c, "XyZ").unwrap().unwrap();
-        assert_eq!(&body[s as usize..e as usize], b"DOQ\r\nDATA");
+        let (s, e) = (usize::try_from(s).unwrap(), usize::try_from(e).unwrap());
+        assert_eq!(&body[s..e], b"DOQ\r\nDATA");
         assert_eq!(
             boundary("multipart/form-data; boundary=\"XyZ\"").as_deref(),
             Some("XyZ")
