@@ -7,3 +7,6 @@ pub mod prune;
 pub mod restore;
 
 pub use codec::{BackupError, Reader, Writer, MAGIC};
+
+#[cfg(test)]
+mod tests;
