@@ -88,6 +88,9 @@ pub struct WriteBatch {
     bodies: BTreeMap<(QueueId, MessageId), Option<usize>>,
     /// Queues wiped by `DeleteQueue`/`DeleteMessages`: their bodies read as absent unless put again later.
     wiped: BTreeSet<QueueId>,
+    /// Positions of the ops on the `staging` keyspace, so reading staged items never walks the whole
+    /// batch (a restore's commit stages a million message writes into one batch).
+    staging: Vec<usize>,
 }
 
 impl WriteBatch {
@@ -116,9 +119,12 @@ impl WriteBatch {
             | Op::DeleteGroup { .. }
             | Op::PutCounters(_)
             | Op::SetApplied(_)
-            | Op::PutMeta { .. }
-            | Op::Put { .. }
-            | Op::DeleteRange { .. } => {}
+            | Op::PutMeta { .. } => {}
+            Op::Put { space, .. } | Op::DeleteRange { space, .. } => {
+                if *space == Space::Staging {
+                    self.staging.push(self.ops.len());
+                }
+            }
         }
         self.ops.push(op);
     }
@@ -370,14 +376,15 @@ fn staged_items(
     limit: usize,
 ) -> crate::Result<Vec<(u64, ImportItem)>> {
     let (lo_key, hi_key) = (keys::staged(restore, 0), keys::staged(restore, u64::MAX));
+    let staging_ops = || {
+        batch
+            .staging
+            .iter()
+            .filter_map(|&i| Some((i, batch.ops.get(i)?)))
+    };
     let mut dropped_at = None;
-    for (i, op) in batch.ops.iter().enumerate() {
-        if let Op::DeleteRange {
-            space: Space::Staging,
-            lo,
-            hi,
-        } = op
-        {
+    for (i, op) in staging_ops() {
+        if let Op::DeleteRange { lo, hi, .. } = op {
             if lo.as_slice() <= lo_key.as_slice() && hi.as_slice() >= hi_key.as_slice() {
                 dropped_at = Some(i);
             }
@@ -399,16 +406,11 @@ fn staged_items(
         }
     }
     let start = dropped_at.map_or(0, |i| i + 1);
-    for op in &batch.ops[start..] {
+    for (_, op) in staging_ops().filter(|(i, _)| *i >= start) {
         if out.len() >= limit {
             break;
         }
-        if let Op::Put {
-            space: Space::Staging,
-            key,
-            value,
-        } = op
-        {
+        if let Op::Put { key, value, .. } = op {
             if let Some((r, seq)) = keys::split_staged(key) {
                 if r == restore && seq >= first && out.last().is_none_or(|(s, _)| *s < seq) {
                     out.push((seq, record::decode_staged(value)?));
