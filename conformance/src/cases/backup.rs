@@ -182,6 +182,13 @@ pub async fn backup_full(h: &Harness) {
     );
 
     info!("--- since: query and body must agree; the future is 422");
+    for body in [json!({}), json!({"since": 0})] {
+        let (status, _, bytes) = c.get_bytes("/db/backup").await;
+        assert_eq!(status, 200);
+        let got = c.post("/db/backup", &body).await;
+        assert_eq!(got.0, 200, "POST {body}");
+        assert!(bytes.starts_with(MAGIC));
+    }
     let got = c.post("/db/backup?since=2", &json!({"since": 3})).await;
     assert_eq!(got.0, 422, "{got:?}");
     let got = c
@@ -202,6 +209,18 @@ pub async fn backup_full(h: &Harness) {
         }
     }
     assert_eq!(queues(&c).await, want);
+    info!("--- DOQ's multipart form (field `file`) restores the same backup");
+    let mut form = b"--doqform\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+    form.extend_from_slice(&full.bytes);
+    form.extend_from_slice(b"\r\n--doqform--\r\n");
+    let got = c
+        .post_bytes("/db/restore", form, "multipart/form-data; boundary=doqform")
+        .await;
+    check_restored(&got, 3, 11, full.last_version);
+    let got = c
+        .post_bytes("/db/restore", b"{}".to_vec(), "application/json")
+        .await;
+    assert_eq!(got.0, 415, "{got:?}");
     info!("--- the same full restore again is idempotent");
     check_restored(
         &restore(&c, &full.bytes, None).await,

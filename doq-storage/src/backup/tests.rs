@@ -385,3 +385,85 @@ proptest! {
         let _ = verify(bytes.as_slice());
     }
 }
+
+#[test]
+fn pruned_tombstones_make_an_old_since_too_old() {
+    let src = source();
+    let last = src.index;
+    let header = |since: u64| {
+        let mut got = None;
+        src.store
+            .with_snapshot(&mut |snap| {
+                let req = ExportRequest {
+                    since,
+                    producer: "test".into(),
+                    created_at_ms: 0,
+                };
+                got = Some(export::header(snap, &req));
+                Ok(())
+            })
+            .unwrap();
+        got.unwrap()
+    };
+    assert!(header(1).is_ok(), "nothing pruned yet");
+    let pruned = super::prune::prune(&src.store, Timestamp(src.now + 1)).unwrap();
+    assert!(pruned > 0);
+    assert_eq!(header(1).unwrap_err(), doq_api::Error::SinceTooOld);
+    assert_eq!(header(last).unwrap_err(), doq_api::Error::SinceTooOld);
+    assert!(header(last + 1).is_ok(), "after every pruned deletion");
+    assert!(matches!(
+        header(last + 2),
+        Err(doq_api::Error::Invalid { .. })
+    ));
+    // Pruning again finds nothing older.
+    assert_eq!(
+        super::prune::prune(&src.store, Timestamp(src.now + 1)).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn one_restore_is_staged_at_a_time_until_it_idles() {
+    let mut n = Node::new();
+    let item = |q: &str| doq_api::ImportItem::QueueDeleted { name: name(q) };
+    n.apply(Command::StageImport {
+        restore: 1,
+        items: vec![item("a")],
+    })
+    .unwrap();
+    assert_eq!(
+        n.apply(Command::StageImport {
+            restore: 2,
+            items: vec![item("b")],
+        }),
+        Err(doq_api::Error::RestoreInProgress)
+    );
+    n.assert_rebuild_matches();
+    n.now += doq_api::STAGING_IDLE_MS;
+    n.apply(Command::StageImport {
+        restore: 2,
+        items: vec![item("b")],
+    })
+    .unwrap();
+    assert_eq!(n.staged_items(), 1, "restore 1's items were dropped");
+    let commit = |restore| Command::CommitImport {
+        restore,
+        mode: ImportMode::Merge,
+        header: doq_api::ImportHeader {
+            cluster_id: "c".into(),
+            since: 0,
+            last_version: 9,
+            id_watermark: 0,
+        },
+    };
+    assert_eq!(n.apply(commit(1)), Err(doq_api::Error::RestoreInProgress));
+    assert!(matches!(
+        n.apply(commit(2)),
+        Ok(Reply::Restored {
+            last_version: 9,
+            ..
+        })
+    ));
+    assert_eq!(n.staged_items(), 0);
+    n.assert_rebuild_matches();
+}
