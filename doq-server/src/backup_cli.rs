@@ -202,9 +202,14 @@ fn restore_into(
     files: &[&PathBuf],
     headers: &[Header],
 ) -> anyhow::Result<()> {
+    #[allow(
+        clippy::needless_update,
+        reason = "per-backend tuning fields added to StoreOptions keep their defaults"
+    )]
     let options = StoreOptions {
         sync: true,
         cache_bytes: config.storage.cache_bytes,
+        ..StoreOptions::default()
     };
     let store = doq_storage::open(&config.storage.backend, dir, &options).with_context(|| {
         format!(

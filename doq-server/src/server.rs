@@ -132,7 +132,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         .await?
         .context("store the cluster id")?;
     spawn_tombstone_pruning(
-        store.clone(),
+        &store,
         clock.clone(),
         config.backup.tombstone_retention,
         stop.clone(),
@@ -254,23 +254,25 @@ fn ensure_cluster_id(store: &dyn QueueStore) -> doq_storage::Result<()> {
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// `backup.tombstone_retention`: deletions older than the retention (by the node's clock, which stamps
-/// command time) are pruned once a minute, outside apply (API.md §8.1).
+/// command time) are pruned once a minute, outside apply (API.md §8.1). The task holds the store weakly, so
+/// a stopped node's store closes (and unlocks its directory) without waiting for the task to notice.
 fn spawn_tombstone_pruning(
-    store: Arc<dyn QueueStore>,
+    store: &Arc<dyn QueueStore>,
     clock: Arc<dyn Clock>,
     retention_secs: u64,
     stop: CancellationToken,
 ) {
+    let store = Arc::downgrade(store);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PRUNE_EVERY);
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
                 _ = tick.tick() => {
+                    let Some(store) = store.upgrade() else { break };
                     let cutoff = doq_api::Timestamp(
                         clock.now().0.saturating_sub(retention_secs.saturating_mul(1000)),
                     );
-                    let store = store.clone();
                     match tokio::task::spawn_blocking(move || doq_storage::backup::prune::prune(&*store, cutoff)).await {
                         Ok(Ok(0)) => {}
                         Ok(Ok(n)) => info!(pruned = n, "pruned old tombstones"),
