@@ -2,6 +2,7 @@
 //! case uses its own queue names, asserts exact wire behaviour (API.md §3, §4, §6, §13) through
 //! [`crate::check`], and moves time only with [`Harness::advance`](crate::Harness::advance).
 //! Capabilities come from [`Harness::caps`](crate::Harness::caps), never from the backend's name.
+mod backup;
 mod bad_input;
 mod batch_purge;
 mod dead_letters;
@@ -18,6 +19,7 @@ mod receipts;
 mod recovery;
 mod weighted;
 
+pub use backup::{backup_full, backup_incremental, restore_cross_backend};
 pub use bad_input::{bad_bodies, bad_names_and_ids, unknown_queue_and_message};
 pub use batch_purge::batch_and_purge;
 pub use dead_letters::dead_letters_move;
@@ -74,6 +76,9 @@ macro_rules! for_each_case {
             bad_names_and_ids,
             unknown_queue_and_message,
             response_headers,
+            backup_full,
+            backup_incremental,
+            restore_cross_backend,
         );
     };
 }

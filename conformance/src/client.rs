@@ -188,6 +188,53 @@ impl Client {
         }
     }
 
+    /// `GET path` answering the raw body bytes and the headers (for backups).
+    pub async fn get_bytes(&self, path: &str) -> (u16, BTreeMap<String, String>, Vec<u8>) {
+        let url = format!("{}{path}", self.base());
+        let Ok(response) = self.http.get(&url).send().await else {
+            return (0, BTreeMap::new(), Vec::new());
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        match response.bytes().await {
+            Ok(bytes) => (status, headers, bytes.to_vec()),
+            Err(_) => (0, headers, Vec::new()),
+        }
+    }
+
+    /// `POST path` with a raw byte body of `content_type` (for restores).
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>, content_type: &str) -> Reply {
+        let url = format!("{}{path}", self.base());
+        let response = match self
+            .http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return (0, json!({ "transport_error": format!("{url}: {e}") })),
+        };
+        let status = response.status().as_u16();
+        let body = match response.bytes().await {
+            Ok(bytes) if bytes.is_empty() => Value::Null,
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+            Err(e) => json!({ "transport_error": format!("{url}: body: {e}") }),
+        };
+        (status, body)
+    }
+
     async fn send(
         &self,
         method: Method,

@@ -113,3 +113,38 @@ pub async fn check_counts(c: &Client, q: &str, ready: u64, unacked: u64) {
         "(ready, unacked, total) of {q}: {body}"
     );
 }
+
+/// The node's queues without the fields a restore does not carry (rates, dead-letter counters).
+pub async fn restorable_queues(c: &Client) -> Value {
+    let body = check_status(&c.get("/API/v1/queues").await, 200);
+    let mut list = body["queues"].as_array().cloned().unwrap_or_default();
+    for q in &mut list {
+        if let Some(o) = q.as_object_mut() {
+            o.retain(|k, _| !k.ends_with("_rps") && k != "dead_lettered");
+        }
+    }
+    Value::Array(list)
+}
+
+/// Everything observable: the queues, then each queue's messages in dequeue order (drained with
+/// `ack=true`, so call it last).
+pub async fn drain(c: &Client) -> Value {
+    let list = restorable_queues(c).await;
+    let mut out = vec![list.clone()];
+    for q in list.as_array().into_iter().flatten() {
+        let name = q["name"].as_str().unwrap_or_default().to_string();
+        let mut got = Vec::new();
+        for _ in 0..1000 {
+            let (status, mut body) = dequeue(c, &name, true).await;
+            if status != 200 {
+                break;
+            }
+            if let Some(o) = body.as_object_mut() {
+                o.remove("receipt");
+            }
+            got.push(body);
+        }
+        out.push(json!({ "queue": name, "messages": got }));
+    }
+    Value::Array(out)
+}

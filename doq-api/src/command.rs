@@ -1,5 +1,6 @@
 //! Commands (every write, as one log entry) and their replies.
 use crate::{
+    backup::{ImportHeader, ImportItem, ImportMode, RestoreId},
     message::{Body, Group, MessageId, Metadata, Priority},
     name::QueueName,
     queue::{QueueKind, QueueSettings, Strategy},
@@ -148,6 +149,27 @@ pub enum Command {
         /// How many, 1..=1000.
         count: u16,
     },
+    /// Stages one chunk of a restore (API.md §8.3); queues are untouched until `CommitImport`.
+    StageImport {
+        /// The restore the chunk belongs to.
+        restore: RestoreId,
+        /// The records, in backup order.
+        items: Vec<ImportItem>,
+    },
+    /// Makes a staged restore live atomically, after checking the chain rules.
+    CommitImport {
+        /// The staged restore.
+        restore: RestoreId,
+        /// Merge or replace.
+        mode: ImportMode,
+        /// The backup's header facts.
+        header: ImportHeader,
+    },
+    /// Discards a staged restore; a no-op when it is not the one staged.
+    AbortImport {
+        /// The restore to discard.
+        restore: RestoreId,
+    },
 }
 
 impl Command {
@@ -165,7 +187,10 @@ impl Command {
             | Self::Touch { queue, .. }
             | Self::UpdatePriority { queue, .. }
             | Self::Delete { queue, .. } => Some(queue),
-            Self::ReserveIds { .. } => None,
+            Self::ReserveIds { .. }
+            | Self::StageImport { .. }
+            | Self::CommitImport { .. }
+            | Self::AbortImport { .. } => None,
         }
     }
 }
@@ -231,4 +256,17 @@ pub enum Reply {
     Deleted,
     /// Reserved ids, increasing.
     Ids(Vec<MessageId>),
+    /// A restore chunk was staged.
+    Staged,
+    /// A staged restore went live.
+    Restored {
+        /// Queues in the backup.
+        queues: u64,
+        /// Messages in the backup.
+        messages: u64,
+        /// The backup's `last_version`.
+        last_version: LogIndex,
+    },
+    /// A staged restore was discarded (or there was none).
+    Aborted,
 }

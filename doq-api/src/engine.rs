@@ -12,6 +12,7 @@ mod prng;
 mod queue_state;
 mod rates;
 mod records;
+mod restore;
 mod round_robin;
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,7 @@ use self::{
     round_robin::RoundRobin,
 };
 use crate::{
+    backup::{BackupState, Tombstone},
     command::{Command, Delivery, Enqueued, LogIndex, NewMessage, Reply, SettingsUpdate, Stamped},
     error::{Error, Result},
     message::{Body, Group, Lease, MessageHeader, MessageId, Metadata, Priority},
@@ -98,6 +100,8 @@ pub struct Engine {
     /// Every live lease, earliest deadline first: expiry is a walk from the front at each apply.
     leases: BTreeSet<(Timestamp, QueueId, MessageId)>,
     counters: Counters,
+    /// The restore watermark and the restore being staged (API.md §8.3).
+    backup: BackupState,
 }
 
 impl Engine {
@@ -119,6 +123,7 @@ impl Engine {
             engine.counters = c;
             engine.counters.next_queue = engine.counters.next_queue.max(1);
         }
+        engine.backup = src.backup_state()?;
         for record in src.queues()? {
             let tree = match (record.kind, record.settings.strategy) {
                 (QueueKind::Fair, Some(Strategy::RoundRobin)) => Some(RoundRobin::from_records(
@@ -200,13 +205,13 @@ impl Engine {
                 settings,
             } => self.create_queue(index, name, *kind, settings, m),
             Command::UpdateQueue { name, settings } => self.update_queue(index, name, settings, m),
-            Command::DeleteQueue { name } => self.delete_queue(name, m),
-            Command::Purge { name } => self.purge(name, m),
+            Command::DeleteQueue { name } => self.delete_queue(index, now, name, m),
+            Command::Purge { name } => self.purge(index, now, name, m),
             Command::Enqueue { queue, items } => self.enqueue(index, now, queue, items, m),
             Command::Dequeue { queue, ack, max } => {
                 self.dequeue(index, now, queue, *ack, *max, &mut prng, m)
             }
-            Command::Ack { queue, id, receipt } => self.ack(now, queue, *id, *receipt, m),
+            Command::Ack { queue, id, receipt } => self.ack(index, now, queue, *id, *receipt, m),
             Command::Nack {
                 queue,
                 id,
@@ -229,8 +234,15 @@ impl Engine {
                 id,
                 priority,
             } => self.update_priority(index, queue, *id, *priority, m),
-            Command::Delete { queue, id } => self.delete_message(queue, *id, m),
+            Command::Delete { queue, id } => self.delete_message(index, now, queue, *id, m),
             Command::ReserveIds { count } => self.reserve_ids(now, *count),
+            Command::StageImport { restore, items } => self.stage_import(now, *restore, items, m),
+            Command::CommitImport {
+                restore,
+                mode,
+                header,
+            } => self.commit_import(index, now, *restore, *mode, header, m),
+            Command::AbortImport { restore } => Ok(self.abort_import(*restore, m)),
         };
         m.put_counters(&self.counters);
         reply
@@ -316,6 +328,15 @@ impl Engine {
             h.u64(d.0);
             h.u64(u64::from(q.0));
             h.u64(id.0);
+        }
+        if let Some(mark) = &self.backup.mark {
+            h.str(&mark.cluster_id);
+            h.u64(mark.last_version);
+        }
+        if let Some(st) = &self.backup.staging {
+            h.u64(st.restore);
+            h.u64(st.next_seq);
+            h.u64(st.last_now.0);
         }
         h.finish()
     }
@@ -498,8 +519,31 @@ impl Engine {
         Ok(Reply::QueueUpdated)
     }
 
-    fn delete_queue(&mut self, name: &QueueName, m: &mut dyn Mutations) -> Result<Reply> {
-        let id = self.queue(name)?.record.id;
+    /// Records a deletion for incremental backups (API.md §8.1).
+    fn tombstone(
+        m: &mut dyn Mutations,
+        version: LogIndex,
+        now: Timestamp,
+        record: &QueueRecord,
+        id: Option<MessageId>,
+    ) {
+        m.put_tombstone(&Tombstone {
+            version,
+            now,
+            queue: record.id,
+            name: record.name.clone(),
+            id,
+        });
+    }
+
+    fn delete_queue(
+        &mut self,
+        index: LogIndex,
+        now: Timestamp,
+        name: &QueueName,
+        m: &mut dyn Mutations,
+    ) -> Result<Reply> {
+        self.queue(name)?;
         if self
             .queues
             .values()
@@ -507,17 +551,36 @@ impl Engine {
         {
             return Err(Error::QueueInUse(name.to_string()));
         }
-        if let Some(q) = self.queues.remove(name) {
-            for (deadline, mid) in &q.leases {
-                self.leases.remove(&(*deadline, id, *mid));
-            }
-        }
-        self.by_id.remove(&id);
-        m.delete_queue(id);
+        self.drop_queue(index, now, name, m);
         Ok(Reply::QueueDeleted)
     }
 
-    fn purge(&mut self, name: &QueueName, m: &mut dyn Mutations) -> Result<Reply> {
+    /// Removes a queue, its messages and leases, with a queue tombstone; no checks.
+    fn drop_queue(
+        &mut self,
+        index: LogIndex,
+        now: Timestamp,
+        name: &QueueName,
+        m: &mut dyn Mutations,
+    ) {
+        if let Some(q) = self.queues.remove(name) {
+            let id = q.record.id;
+            for (deadline, mid) in &q.leases {
+                self.leases.remove(&(*deadline, id, *mid));
+            }
+            self.by_id.remove(&id);
+            Self::tombstone(m, index, now, &q.record, None);
+            m.delete_queue(id);
+        }
+    }
+
+    fn purge(
+        &mut self,
+        index: LogIndex,
+        now: Timestamp,
+        name: &QueueName,
+        m: &mut dyn Mutations,
+    ) -> Result<Reply> {
         let q = self
             .queues
             .get_mut(name)
@@ -526,6 +589,12 @@ impl Engine {
         let count = q.messages.len() as u64;
         for (deadline, mid) in &q.leases {
             self.leases.remove(&(*deadline, id, *mid));
+        }
+        // Sorted, so the staged tombstones do not depend on hash order.
+        let mut ids: Vec<MessageId> = q.messages.keys().copied().collect();
+        ids.sort_unstable();
+        for mid in ids {
+            Self::tombstone(m, index, now, &q.record, Some(mid));
         }
         q.clear();
         m.delete_messages(id);
@@ -651,6 +720,7 @@ impl Engine {
                 ));
                 q.messages.remove(&id);
                 m.delete_message(q.record.id, id);
+                Self::tombstone(m, index, now, &q.record, Some(id));
                 q.record.dead_lettered += 1;
                 continue;
             }
@@ -663,6 +733,7 @@ impl Engine {
             if ack {
                 q.messages.remove(&id);
                 m.delete_message(q.record.id, id);
+                Self::tombstone(m, index, now, &q.record, Some(id));
             } else {
                 let deadline = now.plus_secs(q.record.settings.ack_timeout);
                 entry.lease = Some(Lease {
@@ -769,6 +840,7 @@ impl Engine {
 
     fn ack(
         &mut self,
+        index: LogIndex,
         now: Timestamp,
         name: &QueueName,
         id: MessageId,
@@ -785,6 +857,7 @@ impl Engine {
         q.remove_lease(id, &group, lease.deadline);
         self.leases.remove(&(lease.deadline, q.record.id, id));
         m.delete_message(q.record.id, id);
+        Self::tombstone(m, index, now, &q.record, Some(id));
         q.rates.record(Op::Ack, now.as_secs(), 1);
         Ok(Reply::Acked)
     }
@@ -898,6 +971,8 @@ impl Engine {
 
     fn delete_message(
         &mut self,
+        index: LogIndex,
+        now: Timestamp,
         name: &QueueName,
         id: MessageId,
         m: &mut dyn Mutations,
@@ -919,6 +994,7 @@ impl Engine {
             None => q.remove_ready(&entry.group, (entry.priority, id)),
         }
         m.delete_message(q.record.id, id);
+        Self::tombstone(m, index, now, &q.record, Some(id));
         q.flush_tree(m);
         Ok(Reply::Deleted)
     }

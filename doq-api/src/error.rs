@@ -60,6 +60,15 @@ pub enum Error {
     /// No leader, lost quorum or timed out: the outcome may be unknown, retry.
     #[error("{0}")]
     Unavailable(String),
+    /// A restore's input is malformed, corrupt, unsupported or breaks the chain rules (API.md §8.3).
+    #[error("{0}")]
+    BackupInvalid(String),
+    /// Another restore is staged.
+    #[error("another restore is in progress")]
+    RestoreInProgress,
+    /// An incremental backup's `since` predates the oldest retained deletion.
+    #[error("since is older than the oldest retained deletion; take a full backup")]
+    SinceTooOld,
     /// The store failed to commit or read; the write's outcome is unknown.
     #[error("storage error ({backend}): {what}")]
     Storage {
@@ -121,7 +130,8 @@ impl Error {
                 ErrorKind::NotFound
             }
             Self::QueueEmpty(_) => ErrorKind::Empty,
-            Self::Invalid { .. } => ErrorKind::Invalid,
+            Self::Invalid { .. } | Self::BackupInvalid(_) => ErrorKind::Invalid,
+            Self::RestoreInProgress | Self::SinceTooOld => ErrorKind::Conflict,
             Self::StaleReceipt { .. }
             | Self::InvalidSettings { .. }
             | Self::QueueInUse(_)
@@ -144,6 +154,9 @@ impl Error {
             Self::QueueInUse(_) => "queue_in_use",
             Self::MembershipRefused(_) => "membership_refused",
             Self::Invalid { .. } => "validation_failed",
+            Self::BackupInvalid(_) => "backup_invalid",
+            Self::RestoreInProgress => "restore_in_progress",
+            Self::SinceTooOld => "since_too_old",
             Self::Unavailable(_) => "unavailable",
             Self::Storage { .. } => "storage_error",
             Self::Internal(_) => "internal",

@@ -1,5 +1,6 @@
 //! doq's vocabulary and its functional core: queue names, settings, messages, commands, errors and the
 //! deterministic queue [`Engine`]. No IO, no clock, no randomness: start at `engine.rs` (`Engine::apply`).
+mod backup;
 mod command;
 mod engine;
 mod error;
@@ -9,6 +10,10 @@ mod queue;
 mod receipt;
 mod time;
 
+pub use backup::{
+    BackupState, ImportHeader, ImportItem, ImportMode, RestoreId, RestoreMark, StagingState,
+    Tombstone, STAGING_IDLE_MS,
+};
 pub use command::{
     Command, Delivery, Enqueued, LogIndex, NewMessage, Reply, SettingsUpdate, Stamped,
 };

@@ -43,6 +43,12 @@ impl StateView {
         self.shared.store.backend()
     }
 
+    /// The node's store, for point-in-time exports (`QueueStore::with_snapshot`) and housekeeping
+    /// outside apply (tombstone pruning). Writes to queue state go through consensus, never through this.
+    pub fn store(&self) -> std::sync::Arc<dyn QueueStore> {
+        self.shared.store.clone()
+    }
+
     /// Whether a dequeue now would find something.
     pub fn ready_now(&self, queue: &QueueName) -> Result<bool> {
         let now = self.now();

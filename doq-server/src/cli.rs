@@ -7,6 +7,7 @@ use doq_api::{MessageId, QueueName};
 use doq_storage::StoreOptions;
 
 use crate::{
+    backup_cli::{self, BackupArgs, RestoreArgs},
     config::{Config, Sources},
     server::{self, Listeners},
     telemetry,
@@ -52,6 +53,42 @@ enum Sub {
     },
     /// Print the effective configuration as TOML, secrets masked.
     Config {
+        /// Settings: `--config FILE` and `--section.key value`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
+        settings: Vec<String>,
+    },
+    /// Stream a backup from a running node into a file (API.md §8.4).
+    Backup {
+        /// `http://host:port` of any node.
+        #[arg(long)]
+        addr: String,
+        /// Incremental: changes with version >= N (0: full).
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Output file, or `-` for stdout.
+        #[arg(short = 'o', long = "output", default_value = "-")]
+        output: String,
+        /// Bearer token (defaults to `auth.token`).
+        #[arg(long)]
+        token: Option<String>,
+        /// A PEM file of a private CA for `https://`.
+        #[arg(long = "ca-cert")]
+        ca_cert: Option<std::path::PathBuf>,
+        /// Settings: `--config FILE` and `--section.key value`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
+        settings: Vec<String>,
+    },
+    /// Restore a full backup and incrementals into a stopped node's empty directory (API.md §8.4).
+    Restore {
+        /// The full backup.
+        #[arg(short = 'f', long = "full")]
+        full: std::path::PathBuf,
+        /// Incremental backups, in order (repeat the flag or separate with commas).
+        #[arg(short = 'i', long = "incremental", value_delimiter = ',')]
+        incremental: Vec<std::path::PathBuf>,
+        /// Wipe a non-empty node directory first.
+        #[arg(long)]
+        force: bool,
         /// Settings: `--config FILE` and `--section.key value`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
         settings: Vec<String>,
@@ -111,6 +148,36 @@ pub fn main() -> ExitCode {
         Some(Sub::Get {
             what: Get::Queues { settings },
         }) => with_config(&settings, get_queues),
+        Some(Sub::Backup {
+            addr,
+            since,
+            output,
+            token,
+            ca_cert,
+            settings,
+        }) => {
+            let args = BackupArgs {
+                addr,
+                since,
+                output,
+                token,
+                ca_cert,
+            };
+            with_config(&settings, |c| backup_cli::backup(c, &args))
+        }
+        Some(Sub::Restore {
+            full,
+            incremental,
+            force,
+            settings,
+        }) => {
+            let args = RestoreArgs {
+                full,
+                incrementals: incremental,
+                force,
+            };
+            with_config(&settings, |c| backup_cli::restore(c, &args))
+        }
         Some(Sub::Get {
             what:
                 Get::Messages {

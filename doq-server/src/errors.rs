@@ -55,6 +55,10 @@ pub enum Route {
     Join,
     /// `POST /API/v1/cluster/leave`.
     Leave,
+    /// `GET|POST /db/backup`.
+    Backup,
+    /// `POST /db/restore`.
+    Restore,
 }
 
 impl Route {
@@ -80,6 +84,8 @@ impl Route {
             Self::ReserveIds => "Failed to generate ids",
             Self::ClusterServers | Self::ClusterStatus => "Failed to get the cluster status",
             Self::Join | Self::Leave => "Membership change refused",
+            Self::Backup => "Failed to backup database",
+            Self::Restore => "Failed to restore database",
         }
     }
 }
@@ -409,6 +415,14 @@ fn operation_problem(route: Route, error: &Error) -> Problem {
         (Route::Purge | Route::BatchEnqueue | Route::BatchDequeue, Error::QueueNotFound(_)) => {
             (StatusCode::NOT_FOUND, "Queue not found", message(error))
         }
+        (Route::Restore, Error::BackupInvalid(_)) => {
+            (StatusCode::BAD_REQUEST, route.detail(), message(error))
+        }
+        (Route::Backup, Error::SinceTooOld) => (
+            StatusCode::CONFLICT,
+            "Incremental backup not possible",
+            message(error),
+        ),
         (Route::DeleteQueue, Error::QueueInUse(_)) => {
             (StatusCode::CONFLICT, route.detail(), message(error))
         }

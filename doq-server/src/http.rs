@@ -1,6 +1,7 @@
 //! The DOQ-compatible HTTP API (API.md §2–§3): [`router`] builds the axum app over a [`Consensus`].
 //! Start at `http/routing.rs` (path normalization, headers, 404/405), then one file per resource.
 //! Errors reach the wire only through `crate::errors`.
+mod backup;
 mod batch;
 mod body;
 mod cluster;
@@ -9,9 +10,11 @@ mod health;
 mod ids;
 mod long_poll;
 mod messages;
+mod multipart;
 pub(crate) mod params;
 pub(crate) mod problem;
 mod queues;
+mod restore;
 mod routing;
 #[cfg(test)]
 mod tests;
@@ -115,6 +118,8 @@ pub fn router(state: AppState) -> Router {
         .route("/API/v1/cluster/status", get(cluster::status))
         .route("/API/v1/cluster/join", post(cluster::join))
         .route("/API/v1/cluster/leave", post(cluster::leave))
+        .route("/db/backup", get(backup::backup).post(backup::backup))
+        .route("/db/restore", post(restore::restore))
         .route("/livez", get(health::live))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))

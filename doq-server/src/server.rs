@@ -135,6 +135,16 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         spawn_periodic_flush(store.clone(), stop.clone());
     }
     let clock = deps.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let fresh = store.clone();
+    tokio::task::spawn_blocking(move || ensure_cluster_id(&*fresh))
+        .await?
+        .context("store the cluster id")?;
+    spawn_tombstone_pruning(
+        &store,
+        clock.clone(),
+        config.backup.tombstone_retention,
+        stop.clone(),
+    );
     let options = SingleOptions {
         node_id: config.cluster.node_id.clone(),
         ..SingleOptions::default()
@@ -252,6 +262,51 @@ impl Node {
         info!("stopped");
         Ok(())
     }
+}
+
+/// Draws the deployment's cluster id (API.md terms) the first time a store is served; backups carry it.
+fn ensure_cluster_id(store: &dyn QueueStore) -> doq_storage::Result<()> {
+    if doq_storage::cluster_id(store)?.is_some() {
+        return Ok(());
+    }
+    let mut batch = doq_storage::WriteBatch::new();
+    batch.set_cluster_id(&uuid::Uuid::new_v4().to_string());
+    store.commit(batch)
+}
+
+/// How often old tombstones are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// `backup.tombstone_retention`: deletions older than the retention (by the node's clock, which stamps
+/// command time) are pruned once a minute, outside apply (API.md §8.1). The task holds the store weakly, so
+/// a stopped node's store closes (and unlocks its directory) without waiting for the task to notice.
+fn spawn_tombstone_pruning(
+    store: &Arc<dyn QueueStore>,
+    clock: Arc<dyn Clock>,
+    retention_secs: u64,
+    stop: CancellationToken,
+) {
+    let store = Arc::downgrade(store);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    let Some(store) = store.upgrade() else { break };
+                    let cutoff = doq_api::Timestamp(
+                        clock.now().0.saturating_sub(retention_secs.saturating_mul(1000)),
+                    );
+                    match tokio::task::spawn_blocking(move || doq_storage::backup::prune::prune(&*store, cutoff)).await {
+                        Ok(Ok(0)) => {}
+                        Ok(Ok(n)) => info!(pruned = n, "pruned old tombstones"),
+                        Ok(Err(e)) => warn!(error = %e, "pruning tombstones failed"),
+                        Err(e) => warn!(error = %e, "pruning task failed"),
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// With `storage.sync = never` commits are not synced one by one; sync them once a second so the

@@ -3,10 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use doq_api::{
-    Body, Counters, GroupRecord, MessageHeader, MessageId, Mutations, QueueId, QueueRecord,
+    BackupState, Body, Counters, GroupRecord, ImportItem, MessageHeader, MessageId, Mutations,
+    QueueId, QueueRecord, RestoreId, Tombstone,
 };
 
-use crate::{error::to_api, Applied, QueueStore};
+use crate::{
+    error::to_api,
+    keys::{self, MetaKey, Space},
+    record, Applied, QueueStore,
+};
 
 /// One write. Backends apply a batch's ops in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +51,31 @@ pub enum Op {
     PutCounters(Counters),
     /// Stores the applied marker.
     SetApplied(Applied),
+    /// Stores a value in the `meta` keyspace.
+    PutMeta {
+        /// Which value.
+        key: MetaKey,
+        /// Its encoded bytes.
+        value: Vec<u8>,
+    },
+    /// Stores `key → value` in an ordered byte keyspace.
+    Put {
+        /// The keyspace.
+        space: Space,
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Removes every key `lo <= key <= hi` of an ordered byte keyspace.
+    DeleteRange {
+        /// The keyspace.
+        space: Space,
+        /// The first key removed.
+        lo: Vec<u8>,
+        /// The last key removed.
+        hi: Vec<u8>,
+    },
 }
 
 /// The writes of one atomic commit, in order, plus an index of the bodies they stage so that
@@ -58,6 +88,9 @@ pub struct WriteBatch {
     bodies: BTreeMap<(QueueId, MessageId), Option<usize>>,
     /// Queues wiped by `DeleteQueue`/`DeleteMessages`: their bodies read as absent unless put again later.
     wiped: BTreeSet<QueueId>,
+    /// Positions of the ops on the `staging` keyspace, so reading staged items never walks the whole
+    /// batch (a restore's commit stages a million message writes into one batch).
+    staging: Vec<usize>,
 }
 
 impl WriteBatch {
@@ -85,7 +118,13 @@ impl WriteBatch {
             | Op::PutGroup(_)
             | Op::DeleteGroup { .. }
             | Op::PutCounters(_)
-            | Op::SetApplied(_) => {}
+            | Op::SetApplied(_)
+            | Op::PutMeta { .. } => {}
+            Op::Put { space, .. } | Op::DeleteRange { space, .. } => {
+                if *space == Space::Staging {
+                    self.staging.push(self.ops.len());
+                }
+            }
         }
         self.ops.push(op);
     }
@@ -138,6 +177,49 @@ impl WriteBatch {
     /// Stores the applied marker.
     pub fn set_applied(&mut self, applied: Applied) {
         self.push(Op::SetApplied(applied));
+    }
+
+    /// Records a deletion in the `tombstones` keyspace.
+    pub fn put_tombstone(&mut self, t: &Tombstone) {
+        self.push(Op::Put {
+            space: Space::Tombstones,
+            key: keys::tombstone(t.version, t.queue, t.id),
+            value: record::encode_tombstone(t),
+        });
+    }
+
+    /// Stores the replicated backup state.
+    pub fn put_backup_state(&mut self, state: &BackupState) {
+        self.push(Op::PutMeta {
+            key: MetaKey::BackupState,
+            value: record::encode_backup_state(state),
+        });
+    }
+
+    /// Stores the deployment's cluster id.
+    pub fn set_cluster_id(&mut self, id: &str) {
+        self.push(Op::PutMeta {
+            key: MetaKey::ClusterId,
+            value: id.as_bytes().to_vec(),
+        });
+    }
+
+    /// Stages item `seq` of restore `restore`.
+    pub fn put_staged(&mut self, restore: RestoreId, seq: u64, item: &ImportItem) {
+        self.push(Op::Put {
+            space: Space::Staging,
+            key: keys::staged(restore, seq).to_vec(),
+            value: record::encode_staged(item),
+        });
+    }
+
+    /// Removes every staged item of `restore`.
+    pub fn drop_staged(&mut self, restore: RestoreId) {
+        self.push(Op::DeleteRange {
+            space: Space::Staging,
+            lo: keys::staged(restore, 0).to_vec(),
+            hi: keys::staged(restore, u64::MAX).to_vec(),
+        });
     }
 
     /// How many ops the batch holds.
@@ -255,4 +337,86 @@ impl Mutations for Staged<'_> {
     fn put_counters(&mut self, counters: &Counters) {
         self.batch.put_counters(*counters);
     }
+
+    fn put_tombstone(&mut self, tombstone: &Tombstone) {
+        self.batch.put_tombstone(tombstone);
+    }
+
+    fn put_backup_state(&mut self, state: &BackupState) {
+        self.batch.put_backup_state(state);
+    }
+
+    fn put_staged(&mut self, restore: RestoreId, seq: u64, item: &ImportItem) {
+        self.batch.put_staged(restore, seq, item);
+    }
+
+    fn staged(
+        &mut self,
+        restore: RestoreId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> doq_api::Result<Vec<(u64, ImportItem)>> {
+        staged_items(self.batch, self.store, restore, after, limit)
+            .map_err(|e| to_api(self.store, &e))
+    }
+
+    fn drop_staged(&mut self, restore: RestoreId) {
+        self.batch.drop_staged(restore);
+    }
+}
+
+/// Up to `limit` staged items of `restore` after `after`, as `batch` over `store` leaves them. Sequence
+/// numbers only grow, so committed items come before the batch's own, unless the batch dropped the
+/// staging area first (then only the batch's items after the drop count).
+fn staged_items(
+    batch: &WriteBatch,
+    store: &dyn QueueStore,
+    restore: RestoreId,
+    after: Option<u64>,
+    limit: usize,
+) -> crate::Result<Vec<(u64, ImportItem)>> {
+    let (lo_key, hi_key) = (keys::staged(restore, 0), keys::staged(restore, u64::MAX));
+    let staging_ops = || {
+        batch
+            .staging
+            .iter()
+            .filter_map(|&i| Some((i, batch.ops.get(i)?)))
+    };
+    let mut dropped_at = None;
+    for (i, op) in staging_ops() {
+        if let Op::DeleteRange { lo, hi, .. } = op {
+            if lo.as_slice() <= lo_key.as_slice() && hi.as_slice() >= hi_key.as_slice() {
+                dropped_at = Some(i);
+            }
+        }
+    }
+    let first = match after {
+        None => 0,
+        Some(u64::MAX) => return Ok(Vec::new()),
+        Some(a) => a + 1,
+    };
+    let mut out = Vec::new();
+    if dropped_at.is_none() {
+        let lo = keys::staged(restore, first);
+        for (k, v) in store.scan(Space::Staging, &lo, &hi_key, limit)? {
+            let seq = keys::split_staged(&k)
+                .ok_or_else(|| crate::Error::corrupt("staging key"))?
+                .1;
+            out.push((seq, record::decode_staged(&v)?));
+        }
+    }
+    let start = dropped_at.map_or(0, |i| i + 1);
+    for (_, op) in staging_ops().filter(|(i, _)| *i >= start) {
+        if out.len() >= limit {
+            break;
+        }
+        if let Op::Put { key, value, .. } = op {
+            if let Some((r, seq)) = keys::split_staged(key) {
+                if r == restore && seq >= first && out.last().is_none_or(|(s, _)| *s < seq) {
+                    out.push((seq, record::decode_staged(value)?));
+                }
+            }
+        }
+    }
+    Ok(out)
 }

@@ -218,6 +218,28 @@ impl<S: QueueStore> QueueStore for FaultyStore<S> {
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
         self.read("read body", |s| s.get_body(q, id))
     }
+
+    fn meta(&self, key: crate::MetaKey) -> Result<Option<Vec<u8>>> {
+        self.read("read meta", |s| s.meta(key))
+    }
+
+    fn scan(
+        &self,
+        space: crate::Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.read("scan", |s| s.scan(space, lo, hi, limit))
+    }
+
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn crate::Snapshot) -> Result<()>) -> Result<()> {
+        self.read("open snapshot", |s| s.with_snapshot(f))
+    }
+
+    fn snapshot_blocks_commits(&self) -> bool {
+        self.inner.snapshot_blocks_commits()
+    }
 }
 
 #[deny(clippy::missing_trait_methods)]

@@ -4,6 +4,8 @@
 //! queues   qid:u32            headers, bodies  qid:u32 ‖ id:u64
 //! groups   qid:u32 ‖ node:u32 meta             tag:u8
 //! log      index:u64          raft             tag:u8
+//! tombstones version:u64 ‖ qid:u32 [‖ id:u64]  (no id: the queue was deleted)
+//! staging  restore:u64 ‖ seq:u64
 //! ```
 use doq_api::{MessageId, QueueId};
 
@@ -13,6 +15,76 @@ pub(crate) type MessageKey = [u8; 12];
 pub(crate) type QueueKey = [u8; 4];
 /// A `groups` key: `qid:u32 ‖ node:u32`.
 pub(crate) type GroupKey = [u8; 8];
+
+/// An ordered keyspace of byte keys and values, for data that is written through [`crate::batch::Op::Put`]
+/// and read with [`crate::QueueStore::scan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Space {
+    /// Deletions kept for incremental backups: `version:u64 ‖ qid:u32 [‖ id:u64]` → `Tombstone`.
+    Tombstones,
+    /// Records of a restore being staged: `restore:u64 ‖ seq:u64` → a backup `Record`.
+    Staging,
+}
+
+/// Values of the `meta` keyspace that callers address (besides counters and the applied marker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MetaKey {
+    /// The replicated [`doq_api::BackupState`].
+    BackupState,
+    /// The deployment's cluster id (UTF-8).
+    ClusterId,
+    /// The highest version of a pruned tombstone, a `u64` big-endian: incrementals must start after it.
+    TombstoneHorizon,
+}
+
+impl MetaKey {
+    /// The one-byte key. Frozen: on disk.
+    pub(crate) fn key(self) -> u8 {
+        match self {
+            Self::BackupState => 3,
+            Self::ClusterId => 4,
+            Self::TombstoneHorizon => 5,
+        }
+    }
+}
+
+/// A `tombstones` key: the message's, or (no id) the queue's.
+pub(crate) fn tombstone(version: u64, q: QueueId, id: Option<MessageId>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(20);
+    k.extend_from_slice(&version.to_be_bytes());
+    k.extend_from_slice(&q.0.to_be_bytes());
+    if let Some(id) = id {
+        k.extend_from_slice(&id.0.to_be_bytes());
+    }
+    k
+}
+
+/// Splits a `tombstones` key; `None` if it has neither 12 nor 20 bytes.
+pub(crate) fn split_tombstone(k: &[u8]) -> Option<(u64, QueueId, Option<MessageId>)> {
+    let (v, rest) = k.split_first_chunk::<8>()?;
+    let (q, rest) = rest.split_first_chunk::<4>()?;
+    let id = match rest.len() {
+        0 => None,
+        8 => Some(MessageId(u64::from_be_bytes(rest.try_into().ok()?))),
+        _ => return None,
+    };
+    Some((u64::from_be_bytes(*v), QueueId(u32::from_be_bytes(*q)), id))
+}
+
+/// A `staging` key.
+pub(crate) fn staged(restore: u64, seq: u64) -> [u8; 16] {
+    let mut k = [0; 16];
+    k[..8].copy_from_slice(&restore.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Splits a `staging` key; `None` if it is not 16 bytes.
+pub(crate) fn split_staged(k: &[u8]) -> Option<(u64, u64)> {
+    let (r, seq) = k.split_first_chunk::<8>()?;
+    let seq: [u8; 8] = seq.try_into().ok()?;
+    Some((u64::from_be_bytes(*r), u64::from_be_bytes(seq)))
+}
 
 /// The `meta` keyspace's tags. Frozen: they are on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

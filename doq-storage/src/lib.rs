@@ -4,17 +4,16 @@
 //! `memory.rs` is the reference, `redb.rs`, `rocksdb.rs` and `sled.rs` the durable ones, each behind the
 //! cargo feature of the same name. `log.rs` has the log's contract. [`open_stores`] picks a backend by name
 //! for a data directory and returns both views of one database.
+pub mod backup;
 mod batch;
 mod error;
 #[cfg(any(test, feature = "testing"))]
 mod faulty;
 // Byte keys and encoded values: used by the on-disk backends.
-#[cfg(any(feature = "redb", feature = "rocksdb", feature = "sled"))]
 mod keys;
 mod log;
 mod memory;
 mod open;
-#[cfg(any(feature = "redb", feature = "rocksdb", feature = "sled"))]
 mod record;
 #[cfg(feature = "redb")]
 mod redb;
@@ -38,12 +37,13 @@ pub use crate::sled::SledStore;
 pub use crate::{
     batch::{Op, Staged, WriteBatch},
     error::{BoxError, Error, Result},
+    keys::{MetaKey, Space},
     log::{LogMeta, LogStore},
     memory::MemoryStore,
     open::{
-        open, open_stores, StoreOptions, Stores, BACKENDS, LOCK_FILE, MARKER_FILE, REDB_FILE,
-        ROCKSDB_DIR, SLED_DIR,
+        is_locked, open, open_stores, StoreOptions, Stores, BACKENDS, LOCK_FILE, MARKER_FILE,
+        REDB_FILE, ROCKSDB_DIR, SLED_DIR,
     },
-    store::{Applied, QueueStore, Source},
+    store::{backup_state, cluster_id, Applied, QueueStore, Snapshot, Source},
     tuning::{Compression, RocksDbTuning, SledMode, SledTuning},
 };

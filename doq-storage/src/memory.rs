@@ -8,7 +8,10 @@ use std::{
 
 use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
 
-use crate::{batch::Op, Applied, Error, LogMeta, LogStore, QueueStore, Result, WriteBatch};
+use crate::{
+    batch::Op, Applied, Error, LogMeta, LogStore, MetaKey, QueueStore, Result, Snapshot, Space,
+    WriteBatch,
+};
 
 /// A store that keeps everything in memory: fast, obviously correct, and gone when dropped.
 #[derive(Debug, Default)]
@@ -26,7 +29,7 @@ struct Log {
     meta: BTreeMap<LogMeta, Vec<u8>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct State {
     queues: BTreeMap<QueueId, QueueRecord>,
     headers: BTreeMap<(QueueId, MessageId), MessageHeader>,
@@ -34,6 +37,8 @@ struct State {
     groups: BTreeMap<(QueueId, u32), GroupRecord>,
     counters: Option<Counters>,
     applied: Option<Applied>,
+    meta: BTreeMap<MetaKey, Vec<u8>>,
+    spaces: BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -105,7 +110,55 @@ impl State {
             }
             Op::PutCounters(counters) => self.counters = Some(counters),
             Op::SetApplied(applied) => self.applied = Some(applied),
+            Op::PutMeta { key, value } => {
+                self.meta.insert(key, value);
+            }
+            Op::Put { space, key, value } => {
+                self.spaces.entry(space).or_default().insert(key, value);
+            }
+            Op::DeleteRange { space, lo, hi } => {
+                if lo <= hi {
+                    if let Some(map) = self.spaces.get_mut(&space) {
+                        let keys: Vec<Vec<u8>> =
+                            map.range(lo..=hi).map(|(k, _)| k.clone()).collect();
+                        for k in keys {
+                            map.remove(&k);
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Vec<MessageHeader> {
+        let first = match after {
+            None => MessageId(0),
+            Some(MessageId(u64::MAX)) => return Vec::new(),
+            Some(MessageId(id)) => MessageId(id + 1),
+        };
+        let range = (q, first)..=(q, MessageId(u64::MAX));
+        self.headers
+            .range(range)
+            .take(limit)
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+
+    fn scan(&self, space: Space, lo: &[u8], hi: &[u8], limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if lo > hi {
+            return Vec::new();
+        }
+        self.spaces.get(&space).map_or_else(Vec::new, |map| {
+            map.range(lo.to_vec()..=hi.to_vec())
+                .take(limit)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
     }
 
     fn delete_messages(&mut self, q: QueueId) {
@@ -160,19 +213,7 @@ impl QueueStore for MemoryStore {
         after: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<MessageHeader>> {
-        let first = match after {
-            None => MessageId(0),
-            Some(MessageId(u64::MAX)) => return Ok(Vec::new()),
-            Some(MessageId(id)) => MessageId(id + 1),
-        };
-        let state = self.state()?;
-        let range = (q, first)..=(q, MessageId(u64::MAX));
-        Ok(state
-            .headers
-            .range(range)
-            .take(limit)
-            .map(|(_, h)| h.clone())
-            .collect())
+        Ok(self.state()?.scan_headers(q, after, limit))
     }
 
     fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
@@ -185,6 +226,72 @@ impl QueueStore for MemoryStore {
 
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
         Ok(self.state()?.bodies.get(&(q, id)).cloned())
+    }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        Ok(self.state()?.meta.get(&key).cloned())
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.state()?.scan(space, lo, hi, limit))
+    }
+
+    /// The view is a copy of the state taken under the lock: the data is in memory anyway, and commits
+    /// never wait for the export.
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()> {
+        let copy = self.state()?.clone();
+        f(&copy)
+    }
+}
+
+impl Snapshot for State {
+    fn backend(&self) -> &'static str {
+        MemoryStore::BACKEND
+    }
+
+    fn applied(&self) -> Result<Option<Applied>> {
+        Ok(self.applied.clone())
+    }
+
+    fn counters(&self) -> Result<Option<Counters>> {
+        Ok(self.counters)
+    }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        Ok(self.meta.get(&key).cloned())
+    }
+
+    fn queues(&self) -> Result<Vec<QueueRecord>> {
+        Ok(self.queues.values().cloned().collect())
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>> {
+        Ok(State::scan_headers(self, q, after, limit))
+    }
+
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+        Ok(self.bodies.get(&(q, id)).cloned())
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(State::scan(self, space, lo, hi, limit))
     }
 }
 

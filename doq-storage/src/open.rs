@@ -159,6 +159,18 @@ fn resolve(backend: &str) -> Result<&'static str> {
     }
 }
 
+/// Whether a running node holds the lock of data directory `dir` (offline tools refuse to touch it).
+pub fn is_locked(dir: &Path) -> Result<bool> {
+    if !dir.join(LOCK_FILE).exists() {
+        return Ok(false);
+    }
+    match lock(dir) {
+        Ok(_released_on_drop) => Ok(false),
+        Err(Error::Locked { .. }) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 /// Takes the exclusive lock on `dir/LOCK`; it is released when the returned file is closed.
 fn lock(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
@@ -270,6 +282,28 @@ impl<S: QueueStore> QueueStore for DirLocked<S> {
 
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
         self.store.get_body(q, id)
+    }
+
+    fn meta(&self, key: crate::MetaKey) -> Result<Option<Vec<u8>>> {
+        self.store.meta(key)
+    }
+
+    fn scan(
+        &self,
+        space: crate::Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.store.scan(space, lo, hi, limit)
+    }
+
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn crate::Snapshot) -> Result<()>) -> Result<()> {
+        self.store.with_snapshot(f)
+    }
+
+    fn snapshot_blocks_commits(&self) -> bool {
+        self.store.snapshot_blocks_commits()
     }
 }
 

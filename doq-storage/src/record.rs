@@ -3,8 +3,9 @@
 //!
 //! **Frozen:** a tag, once released, never changes meaning. Add fields with new tags; never reuse one.
 use doq_api::{
-    Body, Counters, Group, GroupRecord, Lease, MessageHeader, MessageId, Priority, QueueId,
-    QueueKind, QueueName, QueueRecord, QueueSettings, Strategy, Timestamp,
+    BackupState, Body, Counters, Group, GroupRecord, ImportItem, Lease, MessageHeader, MessageId,
+    Priority, QueueId, QueueKind, QueueName, QueueRecord, QueueSettings, RestoreMark, StagingState,
+    Strategy, Timestamp, Tombstone,
 };
 use prost::Message;
 
@@ -279,6 +280,99 @@ pub(crate) fn decode_applied(bytes: &[u8]) -> Result<Applied> {
         index: v.index,
         data: v.data,
     })
+}
+
+/// A [`Tombstone`] without its version, queue id and message id (the key).
+#[derive(Clone, PartialEq, Message)]
+struct TombstoneValue {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(uint64, tag = "2")]
+    now: u64,
+}
+
+/// The [`BackupState`].
+#[derive(Clone, PartialEq, Message)]
+struct BackupStateValue {
+    #[prost(string, optional, tag = "1")]
+    mark_cluster_id: Option<String>,
+    #[prost(uint64, tag = "2")]
+    mark_last_version: u64,
+    #[prost(uint64, optional, tag = "3")]
+    staging_restore: Option<u64>,
+    #[prost(uint64, tag = "4")]
+    staging_next_seq: u64,
+    #[prost(uint64, tag = "5")]
+    staging_last_now: u64,
+}
+
+/// Encodes a tombstone's value.
+pub(crate) fn encode_tombstone(t: &Tombstone) -> Vec<u8> {
+    TombstoneValue {
+        name: t.name.as_str().to_owned(),
+        now: t.now.0,
+    }
+    .encode_to_vec()
+}
+
+/// Decodes the tombstone stored under `key`.
+pub(crate) fn decode_tombstone(key: &[u8], bytes: &[u8]) -> Result<Tombstone> {
+    let (version, queue, id) =
+        crate::keys::split_tombstone(key).ok_or_else(|| Error::corrupt("tombstone key"))?;
+    let v: TombstoneValue = decode(|| format!("tombstone {version}"), bytes)?;
+    Ok(Tombstone {
+        version,
+        now: Timestamp(v.now),
+        queue,
+        name: QueueName::new(&v.name)
+            .map_err(|e| Error::corrupt(format!("tombstone {version}: {e}")))?,
+        id,
+    })
+}
+
+/// Encodes the backup state.
+pub(crate) fn encode_backup_state(s: &BackupState) -> Vec<u8> {
+    BackupStateValue {
+        mark_cluster_id: s.mark.as_ref().map(|m| m.cluster_id.clone()),
+        mark_last_version: s.mark.as_ref().map_or(0, |m| m.last_version),
+        staging_restore: s.staging.as_ref().map(|st| st.restore),
+        staging_next_seq: s.staging.as_ref().map_or(0, |st| st.next_seq),
+        staging_last_now: s.staging.as_ref().map_or(0, |st| st.last_now.0),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes the backup state.
+pub(crate) fn decode_backup_state(bytes: &[u8]) -> Result<BackupState> {
+    let v: BackupStateValue = decode(|| "backup state".to_owned(), bytes)?;
+    Ok(BackupState {
+        mark: v.mark_cluster_id.map(|cluster_id| RestoreMark {
+            cluster_id,
+            last_version: v.mark_last_version,
+        }),
+        staging: v.staging_restore.map(|restore| StagingState {
+            restore,
+            next_seq: v.staging_next_seq,
+            last_now: Timestamp(v.staging_last_now),
+        }),
+    })
+}
+
+/// Encodes a staged item as the backup `Record` it came from.
+pub(crate) fn encode_staged(item: &ImportItem) -> Vec<u8> {
+    crate::backup::format::Record {
+        kind: Some(crate::backup::format::from_item(item)),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes a staged item.
+pub(crate) fn decode_staged(bytes: &[u8]) -> Result<ImportItem> {
+    let r: crate::backup::format::Record = decode(|| "staged record".to_owned(), bytes)?;
+    let kind = r
+        .kind
+        .ok_or_else(|| Error::corrupt("staged record without a kind"))?;
+    crate::backup::format::to_item(kind).map_err(|e| Error::corrupt(format!("staged record: {e}")))
 }
 
 #[cfg(test)]

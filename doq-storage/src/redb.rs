@@ -16,7 +16,8 @@ use crate::{
     batch::Op,
     error::BoxError,
     keys::{self, GroupKey, LogKey, MessageKey, MetaTag, QueueKey, RaftTag},
-    record, Applied, Error, LogMeta, LogStore, QueueStore, Result, StoreOptions, WriteBatch,
+    record, Applied, Error, LogMeta, LogStore, MetaKey, QueueStore, Result, Snapshot, Space,
+    StoreOptions, WriteBatch,
 };
 
 const QUEUES: TableDefinition<'_, &QueueKey, &[u8]> = TableDefinition::new("queues");
@@ -24,6 +25,8 @@ const HEADERS: TableDefinition<'_, &MessageKey, &[u8]> = TableDefinition::new("h
 const BODIES: TableDefinition<'_, &MessageKey, &[u8]> = TableDefinition::new("bodies");
 const GROUPS: TableDefinition<'_, &GroupKey, &[u8]> = TableDefinition::new("groups");
 const META: TableDefinition<'_, u8, &[u8]> = TableDefinition::new("meta");
+const TOMBSTONES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("tombstones");
+const STAGING: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("staging");
 const LOG: TableDefinition<'_, &LogKey, &[u8]> = TableDefinition::new("log");
 const RAFT: TableDefinition<'_, u8, &[u8]> = TableDefinition::new("raft");
 
@@ -60,6 +63,16 @@ struct Tables<'txn> {
     bodies: Table<'txn, &'static MessageKey, &'static [u8]>,
     groups: Table<'txn, &'static GroupKey, &'static [u8]>,
     meta: Table<'txn, u8, &'static [u8]>,
+    tombstones: Table<'txn, &'static [u8], &'static [u8]>,
+    staging: Table<'txn, &'static [u8], &'static [u8]>,
+}
+
+/// The table of an ordered byte keyspace.
+fn space_table(space: Space) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    match space {
+        Space::Tombstones => TOMBSTONES,
+        Space::Staging => STAGING,
+    }
 }
 
 impl<'txn> Tables<'txn> {
@@ -78,6 +91,12 @@ impl<'txn> Tables<'txn> {
                 .open_table(GROUPS)
                 .map_err(failed("open groups table"))?,
             meta: txn.open_table(META).map_err(failed("open meta table"))?,
+            tombstones: txn
+                .open_table(TOMBSTONES)
+                .map_err(failed("open tombstones table"))?,
+            staging: txn
+                .open_table(STAGING)
+                .map_err(failed("open staging table"))?,
         })
     }
 
@@ -145,8 +164,32 @@ impl<'txn> Tables<'txn> {
                     .insert(k, v.as_slice())
                     .map_err(failed("write applied marker"))?;
             }
+            Op::PutMeta { key, value } => {
+                self.meta
+                    .insert(key.key(), value.as_slice())
+                    .map_err(failed("write meta"))?;
+            }
+            Op::Put { space, key, value } => {
+                self.space(space)
+                    .insert(key.as_slice(), value.as_slice())
+                    .map_err(failed("write key"))?;
+            }
+            Op::DeleteRange { space, lo, hi } => {
+                if lo <= hi {
+                    self.space(space)
+                        .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
+                        .map_err(failed("delete key range"))?;
+                }
+            }
         }
         Ok(())
+    }
+
+    fn space(&mut self, space: Space) -> &mut Table<'txn, &'static [u8], &'static [u8]> {
+        match space {
+            Space::Tombstones => &mut self.tombstones,
+            Space::Staging => &mut self.staging,
+        }
     }
 
     /// Range-deletes queue `q`'s headers, bodies and groups.
@@ -262,13 +305,151 @@ impl RedbStore {
             .map_err(failed("begin read transaction"))
     }
 
-    fn meta(&self, tag: MetaTag) -> Result<Option<Vec<u8>>> {
-        let table = self
-            .begin_read()?
-            .open_table(META)
-            .map_err(failed("open meta table"))?;
-        let value = table.get(tag.key()).map_err(failed("read meta"))?;
-        Ok(value.map(|v| v.value().to_vec()))
+    fn meta_tag(&self, tag: MetaTag) -> Result<Option<Vec<u8>>> {
+        read_meta(&self.begin_read()?, tag.key())
+    }
+}
+
+/// Reads reused by the store (one read transaction per call) and by snapshots (one for the export).
+fn read_meta(txn: &ReadTransaction, key: u8) -> Result<Option<Vec<u8>>> {
+    let table = txn.open_table(META).map_err(failed("open meta table"))?;
+    let value = table.get(key).map_err(failed("read meta"))?;
+    Ok(value.map(|v| v.value().to_vec()))
+}
+
+fn read_queues(txn: &ReadTransaction) -> Result<Vec<QueueRecord>> {
+    let table = txn
+        .open_table(QUEUES)
+        .map_err(failed("open queues table"))?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(failed("scan queues"))? {
+        let (k, v) = entry.map_err(failed("scan queues"))?;
+        let Some(q) = keys::split_queue(k.value()) else {
+            return Err(Error::corrupt("queue key"));
+        };
+        out.push(record::decode_queue(q, v.value())?);
+    }
+    Ok(out)
+}
+
+fn read_headers(
+    txn: &ReadTransaction,
+    q: QueueId,
+    after: Option<MessageId>,
+    limit: usize,
+) -> Result<Vec<MessageHeader>> {
+    let table = txn
+        .open_table(HEADERS)
+        .map_err(failed("open headers table"))?;
+    let (first, last) = keys::messages_of(q);
+    let after = after.map(|id| keys::message(q, id));
+    let lower = match &after {
+        Some(k) => Bound::Excluded(k),
+        None => Bound::Included(&first),
+    };
+    let mut out = Vec::new();
+    for entry in table
+        .range::<&MessageKey>((lower, Bound::Included(&last)))
+        .map_err(failed("scan headers"))?
+        .take(limit)
+    {
+        let (k, v) = entry.map_err(failed("scan headers"))?;
+        let Some((q, id)) = keys::split_message(k.value()) else {
+            return Err(Error::corrupt("header key"));
+        };
+        out.push(record::decode_header(q, id, v.value())?);
+    }
+    Ok(out)
+}
+
+fn read_body(txn: &ReadTransaction, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+    let table = txn
+        .open_table(BODIES)
+        .map_err(failed("open bodies table"))?;
+    let value = table
+        .get(&keys::message(q, id))
+        .map_err(failed("read body"))?;
+    value
+        .map(|v| record::decode_body(q, id, v.value()))
+        .transpose()
+}
+
+fn read_scan(
+    txn: &ReadTransaction,
+    space: Space,
+    lo: &[u8],
+    hi: &[u8],
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    if lo > hi {
+        return Ok(Vec::new());
+    }
+    let table = txn
+        .open_table(space_table(space))
+        .map_err(failed("open keyspace table"))?;
+    let mut out = Vec::new();
+    for entry in table
+        .range::<&[u8]>(lo..=hi)
+        .map_err(failed("scan keyspace"))?
+        .take(limit)
+    {
+        let (k, v) = entry.map_err(failed("scan keyspace"))?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+/// A redb read transaction: a true snapshot (MVCC), so commits go on while an export reads it.
+struct RedbSnapshot {
+    txn: ReadTransaction,
+}
+
+impl Snapshot for RedbSnapshot {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn applied(&self) -> Result<Option<Applied>> {
+        read_meta(&self.txn, MetaTag::Applied.key())?
+            .map(|v| record::decode_applied(&v))
+            .transpose()
+    }
+
+    fn counters(&self) -> Result<Option<Counters>> {
+        read_meta(&self.txn, MetaTag::Counters.key())?
+            .map(|v| record::decode_counters(&v))
+            .transpose()
+    }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        read_meta(&self.txn, key.key())
+    }
+
+    fn queues(&self) -> Result<Vec<QueueRecord>> {
+        read_queues(&self.txn)
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>> {
+        read_headers(&self.txn, q, after, limit)
+    }
+
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+        read_body(&self.txn, q, id)
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        read_scan(&self.txn, space, lo, hi, limit)
     }
 }
 
@@ -299,31 +480,19 @@ impl QueueStore for RedbStore {
     }
 
     fn applied(&self) -> Result<Option<Applied>> {
-        self.meta(MetaTag::Applied)?
+        self.meta_tag(MetaTag::Applied)?
             .map(|v| record::decode_applied(&v))
             .transpose()
     }
 
     fn counters(&self) -> Result<Option<Counters>> {
-        self.meta(MetaTag::Counters)?
+        self.meta_tag(MetaTag::Counters)?
             .map(|v| record::decode_counters(&v))
             .transpose()
     }
 
     fn queues(&self) -> Result<Vec<QueueRecord>> {
-        let table = self
-            .begin_read()?
-            .open_table(QUEUES)
-            .map_err(failed("open queues table"))?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(failed("scan queues"))? {
-            let (k, v) = entry.map_err(failed("scan queues"))?;
-            let Some(q) = keys::split_queue(k.value()) else {
-                return Err(Error::corrupt("queue key"));
-            };
-            out.push(record::decode_queue(q, v.value())?);
-        }
-        Ok(out)
+        read_queues(&self.begin_read()?)
     }
 
     fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>> {
@@ -352,29 +521,7 @@ impl QueueStore for RedbStore {
         after: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<MessageHeader>> {
-        let table = self
-            .begin_read()?
-            .open_table(HEADERS)
-            .map_err(failed("open headers table"))?;
-        let (first, last) = keys::messages_of(q);
-        let after = after.map(|id| keys::message(q, id));
-        let lower = match &after {
-            Some(k) => Bound::Excluded(k),
-            None => Bound::Included(&first),
-        };
-        let mut out = Vec::new();
-        for entry in table
-            .range::<&MessageKey>((lower, Bound::Included(&last)))
-            .map_err(failed("scan headers"))?
-            .take(limit)
-        {
-            let (k, v) = entry.map_err(failed("scan headers"))?;
-            let Some((q, id)) = keys::split_message(k.value()) else {
-                return Err(Error::corrupt("header key"));
-            };
-            out.push(record::decode_header(q, id, v.value())?);
-        }
-        Ok(out)
+        read_headers(&self.begin_read()?, q, after, limit)
     }
 
     fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
@@ -400,16 +547,28 @@ impl QueueStore for RedbStore {
     }
 
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
-        let table = self
-            .begin_read()?
-            .open_table(BODIES)
-            .map_err(failed("open bodies table"))?;
-        let value = table
-            .get(&keys::message(q, id))
-            .map_err(failed("read body"))?;
-        value
-            .map(|v| record::decode_body(q, id, v.value()))
-            .transpose()
+        read_body(&self.begin_read()?, q, id)
+    }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        read_meta(&self.begin_read()?, key.key())
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        read_scan(&self.begin_read()?, space, lo, hi, limit)
+    }
+
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()> {
+        let snap = RedbSnapshot {
+            txn: self.begin_read()?,
+        };
+        f(&snap)
     }
 }
 

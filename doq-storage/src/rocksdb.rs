@@ -17,8 +17,8 @@ use crate::{
     batch::Op,
     error::BoxError,
     keys::{self, MetaTag, RaftTag},
-    record, Applied, Compression, Error, LogMeta, LogStore, QueueStore, Result, StoreOptions,
-    WriteBatch,
+    record, Applied, Compression, Error, LogMeta, LogStore, MetaKey, QueueStore, Result, Snapshot,
+    Space, StoreOptions, WriteBatch,
 };
 
 /// The backend's name.
@@ -31,8 +31,20 @@ const GROUPS: &str = "groups";
 const META: &str = "meta";
 const LOG: &str = "log";
 const RAFT: &str = "raft";
+const TOMBSTONES: &str = "tombstones";
+const STAGING: &str = "staging";
 /// Every column family besides `default` (which stays empty).
-const FAMILIES: [&str; 7] = [QUEUES, HEADERS, BODIES, GROUPS, META, LOG, RAFT];
+const FAMILIES: [&str; 9] = [
+    QUEUES, HEADERS, BODIES, GROUPS, META, LOG, RAFT, TOMBSTONES, STAGING,
+];
+
+/// The column family of an ordered byte keyspace.
+fn space_cf(space: Space) -> &'static str {
+    match space {
+        Space::Tombstones => TOMBSTONES,
+        Space::Staging => STAGING,
+    }
+}
 
 /// A key and its value, as a RocksDB iterator yields them.
 type Entry = (Box<[u8]>, Box<[u8]>);
@@ -85,6 +97,8 @@ struct Families<'db> {
     bodies: &'db ColumnFamily,
     groups: &'db ColumnFamily,
     meta: &'db ColumnFamily,
+    tombstones: &'db ColumnFamily,
+    staging: &'db ColumnFamily,
 }
 
 impl Families<'_> {
@@ -134,6 +148,20 @@ impl Families<'_> {
                     record::encode_applied(a),
                 );
             }
+            Op::PutMeta { key, value } => wb.put_cf(self.meta, [key.key()], value),
+            Op::Put { space, key, value } => wb.put_cf(self.space(space), key, value),
+            Op::DeleteRange { space, lo, hi } => {
+                if lo <= hi {
+                    wb.delete_range_cf(self.space(space), lo, just_after(&hi));
+                }
+            }
+        }
+    }
+
+    fn space(&self, space: Space) -> &ColumnFamily {
+        match space {
+            Space::Tombstones => self.tombstones,
+            Space::Staging => self.staging,
         }
     }
 
@@ -210,6 +238,8 @@ impl RocksStore {
             bodies: self.cf(BODIES)?,
             groups: self.cf(GROUPS)?,
             meta: self.cf(META)?,
+            tombstones: self.cf(TOMBSTONES)?,
+            staging: self.cf(STAGING)?,
         })
     }
 
@@ -241,6 +271,28 @@ impl RocksStore {
         ro.set_iterate_upper_bound(end);
         self.db
             .iterator_cf_opt(self.cf(cf)?, ro, IteratorMode::From(lo, Direction::Forward))
+            .take(limit)
+            .map(|entry| entry.map_err(failed(op)))
+            .collect()
+    }
+
+    /// Like [`RocksStore::range`], read from `snap`.
+    fn range_at(
+        &self,
+        snap: &rocksdb::Snapshot<'_>,
+        cf: &'static str,
+        lo: &[u8],
+        end: &[u8],
+        limit: usize,
+        op: &'static str,
+    ) -> Result<Vec<Entry>> {
+        if limit == 0 || lo >= end {
+            return Ok(Vec::new());
+        }
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(lo);
+        ro.set_iterate_upper_bound(end);
+        snap.iterator_cf_opt(self.cf(cf)?, ro, IteratorMode::From(lo, Direction::Forward))
             .take(limit)
             .map(|entry| entry.map_err(failed(op)))
             .collect()
@@ -364,6 +416,138 @@ impl QueueStore for RocksStore {
         self.get(BODIES, &keys::message(q, id), "read body")?
             .map(|v| record::decode_body(q, id, &v))
             .transpose()
+    }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        self.get(META, &[key.key()], "read meta")
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .range(space_cf(space), lo, &just_after(hi), limit, "scan keyspace")?
+            .into_iter()
+            .map(|(k, v)| (k.into_vec(), v.into_vec()))
+            .collect())
+    }
+
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()> {
+        let snap = RocksSnapshot {
+            store: self,
+            snap: self.db.snapshot(),
+        };
+        f(&snap)
+    }
+}
+
+/// A RocksDB snapshot: reads see the database as of its creation while commits go on.
+struct RocksSnapshot<'a> {
+    store: &'a RocksStore,
+    snap: rocksdb::Snapshot<'a>,
+}
+
+impl RocksSnapshot<'_> {
+    fn get(&self, cf: &'static str, key: &[u8], op: &'static str) -> Result<Option<Vec<u8>>> {
+        self.snap
+            .get_cf(self.store.cf(cf)?, key)
+            .map_err(failed(op))
+    }
+}
+
+impl Snapshot for RocksSnapshot<'_> {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn applied(&self) -> Result<Option<Applied>> {
+        self.get(META, &[MetaTag::Applied.key()], "read applied marker")?
+            .map(|v| record::decode_applied(&v))
+            .transpose()
+    }
+
+    fn counters(&self) -> Result<Option<Counters>> {
+        self.get(META, &[MetaTag::Counters.key()], "read counters")?
+            .map(|v| record::decode_counters(&v))
+            .transpose()
+    }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        self.get(META, &[key.key()], "read meta")
+    }
+
+    fn queues(&self) -> Result<Vec<QueueRecord>> {
+        let lo = keys::queue(QueueId(0));
+        let end = just_after(&keys::queue(QueueId(u32::MAX)));
+        self.store
+            .range_at(&self.snap, QUEUES, &lo, &end, usize::MAX, "scan queues")?
+            .into_iter()
+            .map(|(k, v)| {
+                let q = keys::split_queue(&k).ok_or_else(|| Error::corrupt("queue key"))?;
+                record::decode_queue(q, &v)
+            })
+            .collect()
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>> {
+        let (first, last) = keys::messages_of(q);
+        let lo = match after {
+            Some(id) => just_after(&keys::message(q, id)),
+            None => first.to_vec(),
+        };
+        self.store
+            .range_at(
+                &self.snap,
+                HEADERS,
+                &lo,
+                &just_after(&last),
+                limit,
+                "scan headers",
+            )?
+            .into_iter()
+            .map(|(k, v)| {
+                let (q, id) =
+                    keys::split_message(&k).ok_or_else(|| Error::corrupt("header key"))?;
+                record::decode_header(q, id, &v)
+            })
+            .collect()
+    }
+
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+        self.get(BODIES, &keys::message(q, id), "read body")?
+            .map(|v| record::decode_body(q, id, &v))
+            .transpose()
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .store
+            .range_at(
+                &self.snap,
+                space_cf(space),
+                lo,
+                &just_after(hi),
+                limit,
+                "scan keyspace",
+            )?
+            .into_iter()
+            .map(|(k, v)| (k.into_vec(), v.into_vec()))
+            .collect())
     }
 }
 

@@ -28,8 +28,8 @@ use crate::{
     batch::Op,
     error::BoxError,
     keys::{self, MetaTag, RaftTag},
-    record, Applied, Error, LogMeta, LogStore, QueueStore, Result, SledMode, StoreOptions,
-    WriteBatch,
+    record, Applied, Error, LogMeta, LogStore, MetaKey, QueueStore, Result, SledMode, Snapshot,
+    Space, StoreOptions, WriteBatch,
 };
 
 /// The backend's name.
@@ -88,6 +88,17 @@ struct Trees {
     meta: Tree,
     log: Tree,
     raft: Tree,
+    tombstones: Tree,
+    staging: Tree,
+}
+
+impl Trees {
+    fn space(&self, space: Space) -> &Tree {
+        match space {
+            Space::Tombstones => &self.tombstones,
+            Space::Staging => &self.staging,
+        }
+    }
 }
 
 /// The net effect of a write on one tree: the last value written to each key, `None` for a removal.
@@ -101,6 +112,8 @@ struct Overlay {
     bodies: Writes,
     groups: Writes,
     meta: Writes,
+    tombstones: Writes,
+    staging: Writes,
 }
 
 impl Overlay {
@@ -152,8 +165,30 @@ impl Overlay {
                     Some(record::encode_applied(a)),
                 );
             }
+            Op::PutMeta { key, value } => {
+                self.meta.insert(vec![key.key()], Some(value));
+            }
+            Op::Put { space, key, value } => {
+                self.space(space).insert(key, Some(value));
+            }
+            Op::DeleteRange { space, lo, hi } => {
+                if lo <= hi {
+                    let writes = match space {
+                        Space::Tombstones => &mut self.tombstones,
+                        Space::Staging => &mut self.staging,
+                    };
+                    remove_range(writes, trees.space(space), &lo, &hi)?;
+                }
+            }
         }
         Ok(())
+    }
+
+    fn space(&mut self, space: Space) -> &mut Writes {
+        match space {
+            Space::Tombstones => &mut self.tombstones,
+            Space::Staging => &mut self.staging,
+        }
     }
 
     fn delete_messages(&mut self, q: QueueId, trees: &Trees) -> Result<()> {
@@ -164,13 +199,15 @@ impl Overlay {
         remove_range(&mut self.groups, &trees.groups, &lo, &hi)
     }
 
-    fn into_writes(self) -> [Writes; 5] {
+    fn into_writes(self) -> [Writes; 7] {
         [
             self.queues,
             self.headers,
             self.bodies,
             self.groups,
             self.meta,
+            self.tombstones,
+            self.staging,
         ]
     }
 }
@@ -257,6 +294,8 @@ impl SledStore {
             meta: tree("meta")?,
             log: tree("log")?,
             raft: tree("raft")?,
+            tombstones: tree("tombstones")?,
+            staging: tree("staging")?,
         };
         Ok(Self {
             db,
@@ -334,6 +373,8 @@ impl QueueStore for SledStore {
             t.bodies.clone(),
             t.groups.clone(),
             t.meta.clone(),
+            t.tombstones.clone(),
+            t.staging.clone(),
         ];
         transact(&trees, &overlay.into_writes(), "commit batch")?;
         self.sync_if_asked()
@@ -441,6 +482,139 @@ impl QueueStore for SledStore {
         self.get(&self.trees.bodies, &keys::message(q, id), "read body")?
             .map(|v| record::decode_body(q, id, &v))
             .transpose()
+    }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .get(&self.trees.meta, &[key.key()], "read meta")?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let _read = self.read_lock()?;
+        SledView { trees: &self.trees }.scan(space, lo, hi, limit)
+    }
+
+    /// sled has no snapshots: the view holds the read half of the store lock, so commits wait until the
+    /// export is done (see [`QueueStore::snapshot_blocks_commits`]).
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()> {
+        let _read = self.read_lock()?;
+        f(&SledView { trees: &self.trees })
+    }
+
+    fn snapshot_blocks_commits(&self) -> bool {
+        true
+    }
+}
+
+/// Reads of the trees without taking the lock; the caller holds its read half.
+struct SledView<'a> {
+    trees: &'a Trees,
+}
+
+impl SledView<'_> {
+    fn get(&self, tree: &Tree, key: &[u8], op: &'static str) -> Result<Option<Vec<u8>>> {
+        Ok(tree.get(key).map_err(failed(op))?.map(|v| v.to_vec()))
+    }
+}
+
+impl Snapshot for SledView<'_> {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn applied(&self) -> Result<Option<Applied>> {
+        self.get(
+            &self.trees.meta,
+            &[MetaTag::Applied.key()],
+            "read applied marker",
+        )?
+        .map(|v| record::decode_applied(&v))
+        .transpose()
+    }
+
+    fn counters(&self) -> Result<Option<Counters>> {
+        self.get(
+            &self.trees.meta,
+            &[MetaTag::Counters.key()],
+            "read counters",
+        )?
+        .map(|v| record::decode_counters(&v))
+        .transpose()
+    }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        self.get(&self.trees.meta, &[key.key()], "read meta")
+    }
+
+    fn queues(&self) -> Result<Vec<QueueRecord>> {
+        self.trees
+            .queues
+            .iter()
+            .map(|entry| {
+                let (k, v) = entry.map_err(failed("scan queues"))?;
+                let q = keys::split_queue(&k).ok_or_else(|| Error::corrupt("queue key"))?;
+                record::decode_queue(q, &v)
+            })
+            .collect()
+    }
+
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>> {
+        let (first, last) = keys::messages_of(q);
+        let after = after.map(|id| keys::message(q, id));
+        let lower = match &after {
+            Some(k) => Bound::Excluded(k.as_slice()),
+            None => Bound::Included(first.as_slice()),
+        };
+        self.trees
+            .headers
+            .range::<&[u8], _>((lower, Bound::Included(last.as_slice())))
+            .take(limit)
+            .map(|entry| {
+                let (k, v) = entry.map_err(failed("scan headers"))?;
+                let (q, id) =
+                    keys::split_message(&k).ok_or_else(|| Error::corrupt("header key"))?;
+                record::decode_header(q, id, &v)
+            })
+            .collect()
+    }
+
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
+        self.get(&self.trees.bodies, &keys::message(q, id), "read body")?
+            .map(|v| record::decode_body(q, id, &v))
+            .transpose()
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if lo > hi {
+            return Ok(Vec::new());
+        }
+        self.trees
+            .space(space)
+            .range::<&[u8], _>(lo..=hi)
+            .take(limit)
+            .map(|entry| {
+                let (k, v) = entry.map_err(failed("scan keyspace"))?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
     }
 }
 

@@ -3,10 +3,11 @@
 use std::{fmt, sync::Arc};
 
 use doq_api::{
-    Body, Counters, GroupRecord, IndexSource, MessageHeader, MessageId, QueueId, QueueRecord,
+    BackupState, Body, Counters, GroupRecord, IndexSource, MessageHeader, MessageId, QueueId,
+    QueueRecord,
 };
 
-use crate::{error::to_api, Result, WriteBatch};
+use crate::{error::to_api, record, MetaKey, Result, Space, WriteBatch};
 
 /// What a store persists for the queue engine: queue records, message headers and bodies, round-robin
 /// group trees, the engine counters and the applied marker, one keyspace each.
@@ -53,6 +54,71 @@ pub trait QueueStore: Send + Sync + fmt::Debug + 'static {
     fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>>;
     /// A message's body.
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>>;
+    /// A `meta` value stored with [`crate::Op::PutMeta`].
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>>;
+    /// The entries of `space` with `lo <= key <= hi`, ascending, at most `limit`.
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Runs `f` over a consistent point-in-time view of the store (for exports). Commits may go on
+    /// meanwhile unless the backend says otherwise ([`QueueStore::snapshot_blocks_commits`]).
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()>;
+    /// Whether commits wait while a [`QueueStore::with_snapshot`] view is open (sled has no snapshots),
+    /// so a long export should be spooled rather than streamed to a slow reader.
+    fn snapshot_blocks_commits(&self) -> bool {
+        false
+    }
+}
+
+/// A consistent, read-only view of a store at one commit, for exports.
+pub trait Snapshot {
+    /// The backend's name.
+    fn backend(&self) -> &'static str;
+    /// The applied marker as of the view.
+    fn applied(&self) -> Result<Option<Applied>>;
+    /// The engine counters as of the view.
+    fn counters(&self) -> Result<Option<Counters>>;
+    /// A `meta` value as of the view.
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>>;
+    /// Every queue record, in queue id order.
+    fn queues(&self) -> Result<Vec<QueueRecord>>;
+    /// Headers of queue `q` with id > `after`, ascending, at most `limit`.
+    fn scan_headers(
+        &self,
+        q: QueueId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageHeader>>;
+    /// A message's body.
+    fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>>;
+    /// The entries of `space` with `lo <= key <= hi`, ascending, at most `limit`.
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+}
+
+/// Reads the backup state a store holds (default when none).
+pub fn backup_state(store: &dyn QueueStore) -> Result<BackupState> {
+    store
+        .meta(MetaKey::BackupState)?
+        .map(|v| record::decode_backup_state(&v))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// Reads the deployment's cluster id, if one was stored.
+pub fn cluster_id(store: &dyn QueueStore) -> Result<Option<String>> {
+    Ok(store
+        .meta(MetaKey::ClusterId)?
+        .map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
 /// A shared store is a store, so wrappers such as `FaultyStore` can wrap what `open` returns.
@@ -102,6 +168,28 @@ impl<S: QueueStore + ?Sized> QueueStore for Arc<S> {
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
         (**self).get_body(q, id)
     }
+
+    fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
+        (**self).meta(key)
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        (**self).scan(space, lo, hi, limit)
+    }
+
+    fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()> {
+        (**self).with_snapshot(f)
+    }
+
+    fn snapshot_blocks_commits(&self) -> bool {
+        (**self).snapshot_blocks_commits()
+    }
 }
 
 /// The log position a batch brings the store to, committed in the same batch so replay after a crash starts
@@ -134,6 +222,10 @@ impl IndexSource for Source<'_> {
 
     fn groups(&self, queue: QueueId) -> doq_api::Result<Vec<GroupRecord>> {
         self.0.groups(queue).map_err(|e| to_api(self.0, &e))
+    }
+
+    fn backup_state(&self) -> doq_api::Result<BackupState> {
+        backup_state(self.0).map_err(|e| to_api(self.0, &e))
     }
 
     fn headers(&self, queue: QueueId, visit: &mut dyn FnMut(MessageHeader)) -> doq_api::Result<()> {

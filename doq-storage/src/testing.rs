@@ -48,6 +48,11 @@ pub const CASES: &[(&str, Case)] = &[
         "message_needs_header_and_body",
         message_needs_header_and_body,
     ),
+    (
+        "keyspaces_put_scan_and_range_delete",
+        keyspaces_put_scan_and_range_delete,
+    ),
+    ("snapshot_is_point_in_time", snapshot_is_point_in_time),
 ];
 
 /// Runs every case of [`CASES`], each on a fresh store from `new_store`.
@@ -210,6 +215,136 @@ pub fn snapshot(store: &dyn QueueStore, qs: &[QueueId], ids: &[MessageId]) -> Re
         }
     }
     Ok(s)
+}
+
+/// `Put`, `DeleteRange` and `PutMeta` land in their keyspaces; `scan` is inclusive, ordered and limited.
+pub fn keyspaces_put_scan_and_range_delete(store: &dyn QueueStore) -> Result<()> {
+    use crate::{MetaKey, Op, Space};
+    let mut b = WriteBatch::new();
+    for k in [3u8, 1, 2, 9] {
+        b.push(Op::Put {
+            space: Space::Staging,
+            key: vec![k, k],
+            value: vec![k],
+        });
+    }
+    b.push(Op::Put {
+        space: Space::Tombstones,
+        key: vec![1, 1],
+        value: vec![42],
+    });
+    b.push(Op::PutMeta {
+        key: MetaKey::ClusterId,
+        value: b"c-1".to_vec(),
+    });
+    store.commit(b)?;
+    let pairs = |v: &[u8]| {
+        v.iter()
+            .map(|k| (vec![*k, *k], vec![*k]))
+            .collect::<Vec<_>>()
+    };
+    check(
+        store,
+        "inclusive ordered scan",
+        store.scan(Space::Staging, &[1, 1], &[3, 3], 10)?,
+        pairs(&[1, 2, 3]),
+    );
+    check(
+        store,
+        "limit",
+        store.scan(Space::Staging, &[0], &[255], 2)?,
+        pairs(&[1, 2]),
+    );
+    check(
+        store,
+        "keyspaces are separate",
+        store.scan(Space::Tombstones, &[0], &[255], 10)?,
+        vec![(vec![1, 1], vec![42])],
+    );
+    check(
+        store,
+        "meta",
+        store.meta(MetaKey::ClusterId)?,
+        Some(b"c-1".to_vec()),
+    );
+    let mut b = WriteBatch::new();
+    b.push(Op::DeleteRange {
+        space: Space::Staging,
+        lo: vec![2],
+        hi: vec![3, 3],
+    });
+    b.push(Op::Put {
+        space: Space::Staging,
+        key: vec![2, 5],
+        value: vec![2],
+    });
+    store.commit(b)?;
+    check(
+        store,
+        "range delete covers only earlier writes",
+        store.scan(Space::Staging, &[0], &[255], 10)?,
+        vec![
+            (vec![1, 1], vec![1]),
+            (vec![2, 5], vec![2]),
+            (vec![9, 9], vec![9]),
+        ],
+    );
+    Ok(())
+}
+
+/// A snapshot reads what was committed before it opened, whatever is committed while it is open (when
+/// the backend lets commits run meanwhile).
+pub fn snapshot_is_point_in_time(store: &dyn QueueStore) -> Result<()> {
+    let mut b = WriteBatch::new();
+    b.put_queue(queue(1, "a"));
+    b.put_message(header(1, 1), body("one"));
+    b.set_applied(Applied {
+        index: 5,
+        data: Vec::new(),
+    });
+    store.commit(b)?;
+    let concurrent = !store.snapshot_blocks_commits();
+    store.with_snapshot(&mut |snap| {
+        if concurrent {
+            let mut b = WriteBatch::new();
+            b.put_queue(queue(2, "b"));
+            b.delete_message(QueueId(1), MessageId(1));
+            b.set_applied(Applied {
+                index: 6,
+                data: Vec::new(),
+            });
+            store.commit(b)?;
+        }
+        check(
+            store,
+            "snapshot applied",
+            snap.applied()?.map(|a| a.index),
+            Some(5),
+        );
+        check(
+            store,
+            "snapshot queues",
+            snap.queues()?,
+            vec![queue(1, "a")],
+        );
+        check(
+            store,
+            "snapshot headers",
+            snap.scan_headers(QueueId(1), None, 10)?,
+            vec![header(1, 1)],
+        );
+        check(
+            store,
+            "snapshot body",
+            snap.get_body(QueueId(1), MessageId(1))?,
+            Some(body("one")),
+        );
+        Ok(())
+    })?;
+    if concurrent {
+        check(store, "after", store.applied()?.map(|a| a.index), Some(6));
+    }
+    Ok(())
 }
 
 /// A committed batch reads back exactly: queues, headers, bodies, groups.

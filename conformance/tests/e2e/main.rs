@@ -10,6 +10,7 @@
     clippy::panic,
     reason = "test helpers outside #[test] functions: a failure here is a test failure"
 )]
+mod backup;
 mod cli;
 mod crash;
 mod grpc;

@@ -1,6 +1,7 @@
 //! What the engine persists besides message headers and bodies, and the two traits that connect it
 //! to a store: `Mutations` (writes staged by one apply) and `IndexSource` (reads for `rebuild`).
 use crate::{
+    backup::{BackupState, ImportItem, RestoreId, Tombstone},
     command::LogIndex,
     error::Result,
     message::{Body, MessageHeader, MessageId},
@@ -82,6 +83,22 @@ pub trait Mutations {
     fn delete_group(&mut self, queue: QueueId, node: u32);
     /// Stores the engine counters.
     fn put_counters(&mut self, counters: &Counters);
+    /// Records a deletion for incremental backups.
+    fn put_tombstone(&mut self, tombstone: &Tombstone);
+    /// Stores the replicated backup state (restore watermark, staging).
+    fn put_backup_state(&mut self, state: &BackupState);
+    /// Stages item `seq` of restore `restore`.
+    fn put_staged(&mut self, restore: RestoreId, seq: u64, item: &ImportItem);
+    /// Up to `limit` staged items of `restore` with sequence number > `after` (`None`: from the first), in
+    /// order, including those staged earlier in this batch.
+    fn staged(
+        &mut self,
+        restore: RestoreId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, ImportItem)>>;
+    /// Removes every staged item of `restore`.
+    fn drop_staged(&mut self, restore: RestoreId);
 }
 
 /// What `Engine::rebuild` reads: everything the indexes are derived from, never bodies.
@@ -92,6 +109,8 @@ pub trait IndexSource {
     fn queues(&self) -> Result<Vec<QueueRecord>>;
     /// The round-robin tree nodes of a queue, in any order.
     fn groups(&self, queue: QueueId) -> Result<Vec<GroupRecord>>;
+    /// The persisted backup state (default when none was stored).
+    fn backup_state(&self) -> Result<BackupState>;
     /// Calls `visit` for every message header of a queue.
     fn headers(&self, queue: QueueId, visit: &mut dyn FnMut(MessageHeader)) -> Result<()>;
 }

@@ -17,6 +17,9 @@ struct TestStore {
     queues: BTreeMap<u32, QueueRecord>,
     groups: BTreeMap<(u32, u32), GroupRecord>,
     counters: Option<Counters>,
+    backup: crate::BackupState,
+    staged: BTreeMap<(u64, u64), crate::ImportItem>,
+    tombstones: Vec<crate::Tombstone>,
 }
 
 impl Mutations for TestStore {
@@ -55,11 +58,40 @@ impl Mutations for TestStore {
     fn put_counters(&mut self, c: &Counters) {
         self.counters = Some(*c);
     }
+    fn put_tombstone(&mut self, t: &crate::Tombstone) {
+        self.tombstones.push(t.clone());
+    }
+    fn put_backup_state(&mut self, s: &crate::BackupState) {
+        self.backup = s.clone();
+    }
+    fn put_staged(&mut self, restore: u64, seq: u64, item: &crate::ImportItem) {
+        self.staged.insert((restore, seq), item.clone());
+    }
+    fn staged(
+        &mut self,
+        restore: u64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, crate::ImportItem)>> {
+        let first = after.map_or(0, |a| a + 1);
+        Ok(self
+            .staged
+            .range((restore, first)..=(restore, u64::MAX))
+            .take(limit)
+            .map(|((_, seq), item)| (*seq, item.clone()))
+            .collect())
+    }
+    fn drop_staged(&mut self, restore: u64) {
+        self.staged.retain(|(r, _), _| *r != restore);
+    }
 }
 
 impl IndexSource for TestStore {
     fn counters(&self) -> Result<Option<Counters>> {
         Ok(self.counters)
+    }
+    fn backup_state(&self) -> Result<crate::BackupState> {
+        Ok(self.backup.clone())
     }
     fn queues(&self) -> Result<Vec<QueueRecord>> {
         Ok(self.queues.values().cloned().collect())

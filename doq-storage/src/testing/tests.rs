@@ -85,6 +85,8 @@ macro_rules! queue_cases {
             scan_headers_pages_in_id_order,
             source_visits_every_header,
             message_needs_header_and_body,
+            keyspaces_put_scan_and_range_delete,
+            snapshot_is_point_in_time,
         }
     };
 }

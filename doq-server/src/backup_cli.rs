@@ -1,0 +1,276 @@
+//! `doq backup` (a client of `/db/backup`) and `doq restore` (offline, into a stopped node's directory):
+//! API.md §8.4.
+use std::{
+    fs,
+    io::{self, BufReader, Write},
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{bail, Context as _};
+use doq_api::{Command, Engine, ImportMode, LogIndex, Reply, Stamped, Timestamp};
+use doq_storage::{
+    backup::{
+        format::Header,
+        restore::{self, CHUNK_BYTES},
+    },
+    Applied, QueueStore, Source, Staged, StoreOptions, WriteBatch,
+};
+
+use crate::config::Config;
+
+/// What `doq backup` was asked for.
+#[derive(Debug)]
+pub(crate) struct BackupArgs {
+    /// `http://host:port` of any node.
+    pub(crate) addr: String,
+    /// 0: full.
+    pub(crate) since: u64,
+    /// A file, or `-` for stdout.
+    pub(crate) output: String,
+    /// Bearer token (defaults to `auth.token`).
+    pub(crate) token: Option<String>,
+    /// A PEM file of a private CA for `https://`.
+    pub(crate) ca_cert: Option<PathBuf>,
+}
+
+/// Streams a backup into a temporary file next to the output, verifies it (trailer included), then moves
+/// it into place (or copies it to stdout) and prints `last_version=N` to stderr.
+pub(crate) fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
+    if args.ca_cert.is_some() || args.addr.starts_with("https://") {
+        bail!("this build has no TLS client; use http:// (or a TLS-terminating proxy)");
+    }
+    let token = args
+        .token
+        .clone()
+        .unwrap_or_else(|| config.auth.token.clone());
+    let dir = match args.output.as_str() {
+        "-" => std::env::temp_dir(),
+        path => Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    let mut spool = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("create a temporary file in {}", dir.display()))?;
+    let url = format!(
+        "{}/db/backup?since={}",
+        args.addr.trim_end_matches('/'),
+        args.since
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.get(&url);
+        if !token.is_empty() {
+            req = req.bearer_auth(&token);
+        }
+        let mut resp = req.send().await.with_context(|| format!("GET {url}"))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            bail!("GET {url}: {status}: {text}");
+        }
+        while let Some(chunk) = resp.chunk().await.context("read the backup stream")? {
+            spool.write_all(&chunk).context("write the backup")?;
+        }
+        Ok(())
+    })?;
+    spool.flush()?;
+    let (header, _) = restore::verify(BufReader::new(spool.reopen()?))
+        .context("the backup is incomplete or corrupt")?;
+    match args.output.as_str() {
+        "-" => {
+            let mut f = spool.reopen()?;
+            io::copy(&mut f, &mut io::stdout().lock())?;
+        }
+        path => {
+            spool.as_file().sync_all()?;
+            spool
+                .persist(path)
+                .with_context(|| format!("move the backup to {path}"))?;
+        }
+    }
+    eprintln!("last_version={}", header.last_version);
+    Ok(())
+}
+
+/// What `doq restore` was asked for.
+#[derive(Debug)]
+pub(crate) struct RestoreArgs {
+    /// The full backup.
+    pub(crate) full: PathBuf,
+    /// Incrementals, in order.
+    pub(crate) incrementals: Vec<PathBuf>,
+    /// Wipe a non-empty node directory first.
+    pub(crate) force: bool,
+}
+
+/// Restores a chain into the configured node directory as a new deployment. On any error the directory is
+/// left empty.
+pub(crate) fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
+    let dir = config.node_dir();
+    if doq_storage::is_locked(&dir)? {
+        bail!(
+            "a running server holds {}; stop it before restoring",
+            dir.display()
+        );
+    }
+    let files: Vec<&PathBuf> = std::iter::once(&args.full)
+        .chain(&args.incrementals)
+        .collect();
+    let headers = check_chain(&files)?;
+    if dir.exists() && fs::read_dir(&dir)?.next().is_some() {
+        if !args.force {
+            bail!(
+                "node directory {} is not empty (use --force to wipe it)",
+                dir.display()
+            );
+        }
+        fs::remove_dir_all(&dir).with_context(|| format!("wipe {}", dir.display()))?;
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let result = restore_into(config, &dir, &files, &headers);
+    if result.is_err() {
+        // Leave nothing behind: a half-restored directory must never be served.
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::create_dir_all(&dir);
+    }
+    result
+}
+
+/// Verifies every file completely and checks the chain rules from the headers (API.md §8.3).
+fn check_chain(files: &[&PathBuf]) -> anyhow::Result<Vec<Header>> {
+    let mut headers: Vec<Header> = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        let (h, records) = restore::verify(BufReader::new(file))
+            .with_context(|| format!("{} is not a valid backup", path.display()))?;
+        match headers.last() {
+            None if h.since != 0 => bail!(
+                "{}: the full backup has since = {} (an incremental)",
+                path.display(),
+                h.since
+            ),
+            None => {}
+            Some(prev) => {
+                let what = if i == 1 {
+                    "full backup"
+                } else {
+                    "previous incremental"
+                };
+                if h.since == 0 {
+                    bail!(
+                        "{}: a full backup where an incremental belongs",
+                        path.display()
+                    );
+                }
+                if h.cluster_id != prev.cluster_id {
+                    bail!("{}: cluster mismatch with the {what}", path.display());
+                }
+                if h.since > prev.last_version.saturating_add(1) {
+                    bail!(
+                        "{}: gap: starts at version {}, the {what} ends at {}",
+                        path.display(),
+                        h.since,
+                        prev.last_version
+                    );
+                }
+                if h.last_version < prev.last_version
+                    || (h.last_version == prev.last_version && records > 0)
+                {
+                    bail!(
+                        "{}: out of order: ends at version {}, the {what} already reached {}",
+                        path.display(),
+                        h.last_version,
+                        prev.last_version
+                    );
+                }
+            }
+        }
+        headers.push(h);
+    }
+    Ok(headers)
+}
+
+/// Applies the files through the engine, as an online restore would, committing each command.
+fn restore_into(
+    config: &Config,
+    dir: &Path,
+    files: &[&PathBuf],
+    headers: &[Header],
+) -> anyhow::Result<()> {
+    #[allow(
+        clippy::needless_update,
+        reason = "per-backend tuning fields added to StoreOptions keep their defaults"
+    )]
+    let options = StoreOptions {
+        sync: true,
+        cache_bytes: config.storage.cache_bytes,
+        ..StoreOptions::default()
+    };
+    let store = doq_storage::open(&config.storage.backend, dir, &options).with_context(|| {
+        format!(
+            "open a {} store in {}",
+            config.storage.backend,
+            dir.display()
+        )
+    })?;
+    let mut engine = Engine::rebuild(&Source(&*store))?;
+    let mut index: LogIndex = store.applied()?.map_or(0, |a| a.index);
+    let mut batch = WriteBatch::new();
+    batch.set_cluster_id(&uuid::Uuid::new_v4().to_string());
+    store.commit(batch)?;
+    let mut apply = |engine: &mut Engine, command: Command| -> anyhow::Result<Reply> {
+        index += 1;
+        let stamped = Stamped {
+            now: wall_clock(),
+            seed: 0,
+            command,
+        };
+        let mut batch = WriteBatch::new();
+        let reply = engine.apply(index, &stamped, &mut Staged::new(&mut batch, &*store))?;
+        batch.set_applied(Applied {
+            index,
+            data: Vec::new(),
+        });
+        store.commit(batch)?;
+        Ok(reply)
+    };
+    for (path, header) in files.iter().zip(headers) {
+        let restore_id = uuid::Uuid::new_v4().as_u64_pair().0;
+        let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        restore::chunks(BufReader::new(file), CHUNK_BYTES, |items| {
+            apply(
+                &mut engine,
+                Command::StageImport {
+                    restore: restore_id,
+                    items,
+                },
+            )
+            .map(drop)
+        })
+        .with_context(|| format!("stage {}", path.display()))?;
+        apply(
+            &mut engine,
+            Command::CommitImport {
+                restore: restore_id,
+                mode: ImportMode::Merge,
+                header: restore::import_header(header),
+            },
+        )
+        .with_context(|| format!("restore {}", path.display()))?;
+    }
+    store.flush()?;
+    Ok(())
+}
+
+/// The offline tool stamps its commands with the wall clock, like a proposer.
+fn wall_clock() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+}

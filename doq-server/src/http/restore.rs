@@ -1,0 +1,182 @@
+//! `POST /db/restore[?mode=merge|replace]` (API.md §8.3): restore a portable backup through consensus.
+//!
+//! The upload (raw `application/octet-stream`, or DOQ's `multipart/form-data` field `file`) is spooled
+//! to a temporary file as it arrives: no size cap and no buffering in memory. The whole file is verified
+//! (magic, every CRC, record order, trailer) before anything is proposed; then its records go through
+//! consensus as `StageImport` chunks of about 1 MiB into the staging area, and one `CommitImport` makes
+//! them live. Any failure after the first chunk proposes `AbortImport`, so the queues stay as they were.
+use std::{
+    fs::File,
+    io::{BufReader, Read, Seek, SeekFrom, Write},
+    sync::Arc,
+};
+
+use axum::{
+    extract::{Request, State},
+    http::header,
+    Json,
+};
+use doq_api::{Command, Error, ImportMode, Reply};
+use doq_consensus::Consensus;
+use doq_storage::backup::restore::{self, CHUNK_BYTES};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::runtime::Handle;
+use tracing::{info, warn};
+
+use crate::{
+    errors::{ApiError, Route},
+    http::{multipart, params::QueryArgs, AppState},
+};
+
+/// `POST /db/restore`.
+pub(crate) async fn restore(
+    State(app): State<AppState>,
+    query: QueryArgs,
+    req: Request,
+) -> Result<Json<Value>, ApiError> {
+    let mode = match query.get("mode") {
+        None | Some("" | "merge") => ImportMode::Merge,
+        Some("replace") => ImportMode::Replace,
+        Some(other) => {
+            return Err(ApiError::violation(
+                "query.mode",
+                "expected value to be one of \"merge, replace\"",
+                Some(Value::String(other.to_string())),
+            ))
+        }
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let boundary = multipart::boundary(&content_type);
+    let raw = content_type.is_empty()
+        || content_type
+            .split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/octet-stream"));
+    if boundary.is_none() && !raw {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let invalid = |why: String| ApiError::new(Route::Restore, Error::BackupInvalid(why));
+    let spool = tempfile::tempfile().map_err(|e| {
+        ApiError::new(
+            Route::Restore,
+            Error::Internal(format!("create a spool file: {e}")),
+        )
+    })?;
+    // A blocking thread writes the spool; the bounded channel makes a slow disk slow the upload down.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(8);
+    let mut spool_writer = spool
+        .try_clone()
+        .map_err(|e| invalid(format!("spool the upload: {e}")))?;
+    let writing = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        while let Some(chunk) = rx.blocking_recv() {
+            spool_writer.write_all(&chunk)?;
+        }
+        spool_writer.flush()
+    });
+    let mut body = req.into_body().into_data_stream();
+    let mut upload = Ok(());
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => {
+                if tx.send(chunk).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                upload = Err(invalid(format!("the upload failed: {e}")));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = writing
+        .await
+        .map_err(|e| ApiError::new(Route::Restore, Error::Internal(e.to_string())))?;
+    upload?;
+    written.map_err(|e| invalid(format!("spool the upload: {e}")))?;
+    let consensus = app.consensus.clone();
+    let rt = Handle::current();
+    let reply = tokio::task::spawn_blocking(move || drive(&consensus, &rt, spool, boundary, mode))
+        .await
+        .map_err(|e| ApiError::new(Route::Restore, Error::Internal(e.to_string())))?
+        .map_err(|e| ApiError::new(Route::Restore, e))?;
+    match reply {
+        Reply::Restored {
+            queues,
+            messages,
+            last_version,
+        } => Ok(Json(json!({
+            "status": "SUCCEDED",
+            "queues": queues,
+            "messages": messages,
+            "last_version": last_version,
+        }))),
+        other => Err(ApiError::unexpected_reply(Route::Restore, &other)),
+    }
+}
+
+/// Verifies the spooled backup, stages it chunk by chunk and commits it; aborts on any failure.
+fn drive(
+    consensus: &Arc<dyn Consensus>,
+    rt: &Handle,
+    mut file: File,
+    boundary: Option<String>,
+    mode: ImportMode,
+) -> Result<Reply, Error> {
+    let io = |e: std::io::Error| Error::BackupInvalid(format!("read the upload: {e}"));
+    let (start, end) = match boundary {
+        Some(b) => multipart::find_file_part(&mut file, &b)
+            .map_err(io)?
+            .ok_or_else(|| Error::BackupInvalid("the form has no field named file".into()))?,
+        None => (0, file.seek(SeekFrom::End(0)).map_err(io)?),
+    };
+    let open = || -> Result<_, Error> {
+        let mut f = file.try_clone().map_err(io)?;
+        f.seek(SeekFrom::Start(start)).map_err(io)?;
+        Ok(BufReader::new(f.take(end - start)))
+    };
+    let (header, records) = restore::verify(open()?)?;
+    if mode == ImportMode::Replace && header.since > 0 {
+        return Err(Error::BackupInvalid(
+            "an incremental backup cannot be restored with mode=replace".into(),
+        ));
+    }
+    let restore_id = uuid::Uuid::new_v4().as_u64_pair().0;
+    info!(
+        restore = restore_id,
+        records,
+        since = header.since,
+        last_version = header.last_version,
+        "restoring a backup"
+    );
+    let propose = |cmd: Command| rt.block_on(consensus.propose(cmd));
+    let staged = restore::chunks(open()?, CHUNK_BYTES, |items| {
+        propose(Command::StageImport {
+            restore: restore_id,
+            items,
+        })
+        .map(drop)
+    });
+    let committed = staged.and_then(|h| {
+        propose(Command::CommitImport {
+            restore: restore_id,
+            mode,
+            header: restore::import_header(&h),
+        })
+    });
+    if let Err(e) = &committed {
+        warn!(restore = restore_id, error = %e, "restore failed; discarding what was staged");
+        if let Err(abort) = propose(Command::AbortImport {
+            restore: restore_id,
+        }) {
+            warn!(restore = restore_id, error = %abort, "abort failed; the staging area expires after 60 s idle");
+        }
+    }
+    committed
+}
