@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Compare doq (single node, redb, sync=always) with redis (AOF, appendfsync always) and beanstalkd
-# (fsync every write) under the same qbench client, in one run on this machine.
+# Compare doq (single node, sync=always, one run per storage backend) with redis (AOF, appendfsync
+# always) and beanstalkd (fsync every write) under the same qbench client, in one run on this machine.
 #
-# Usage: bench/peers.sh [DURATION] [VUS]        (defaults: 10s 100)
+# Usage: [BACKENDS="redb rocksdb sled"] bench/peers.sh [DURATION] [VUS]        (defaults: redb, 10s 100)
 # Needs: redis-server and beanstalkd (apt-get install -y redis-server beanstalkd), and qbench built
 # from the team's shared tools; DOQ=/path/to/doq skips building doq (QBENCH=/path/to/qbench, default ../shared/tools/qbench/target/release/qbench).
 # Every server listens on 127.0.0.1 only, keeps its data under a temp dir, and is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10s}"
+BACKENDS="${BACKENDS:-redb}"
 VUS="${2:-100}"
 QBENCH="${QBENCH:-../shared/tools/qbench/target/release/qbench}"
 [ -x "$QBENCH" ] || { echo "qbench not found at $QBENCH (build it, or set QBENCH)" >&2; exit 1; }
@@ -30,9 +31,11 @@ run() { # label target port extra-args...
     stop
 }
 
-"$DOQ" --http.host 127.0.0.1 --http.port 18000 --grpc.address "" --storage.data_dir "$DATA/doq" \
-    --logging.level warn & PIDS+=($!)
-run doq-redb-always doq-http 18000 --doq-ack explicit
+for backend in $BACKENDS; do
+    "$DOQ" --http.host 127.0.0.1 --http.port 18000 --grpc.address "" --storage.backend "$backend" \
+        --storage.data_dir "$DATA/doq-$backend" --logging.level warn & PIDS+=($!)
+    run "doq-$backend-always" doq-http 18000 --doq-ack explicit
+done
 redis-server --port 16379 --bind 127.0.0.1 --dir "$DATA" --appendonly yes --appendfsync always \
     --save '' >/dev/null & PIDS+=($!)
 run redis-aof-always redis 16379
