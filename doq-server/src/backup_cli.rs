@@ -17,7 +17,7 @@ use doq_storage::{
     Applied, QueueStore, Source, Staged, StoreOptions, WriteBatch,
 };
 
-use crate::config::Config;
+use crate::{config::Config, progress::Progress};
 
 /// What `doq backup` was asked for.
 #[derive(Debug)]
@@ -58,6 +58,7 @@ pub(crate) fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
         args.addr.trim_end_matches('/'),
         args.since
     );
+    let progress = Progress::new("backup");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -75,12 +76,15 @@ pub(crate) fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
         }
         while let Some(chunk) = resp.chunk().await.context("read the backup stream")? {
             spool.write_all(&chunk).context("write the backup")?;
+            progress.add_bytes(chunk.len() as u64);
         }
         Ok(())
     })?;
     spool.flush()?;
-    let (header, _) = restore::verify(BufReader::new(spool.reopen()?))
+    let (header, records) = restore::verify(BufReader::new(spool.reopen()?))
         .context("the backup is incomplete or corrupt")?;
+    progress.add_records(records);
+    progress.finish();
     match args.output.as_str() {
         "-" => {
             let mut f = spool.reopen()?;
@@ -146,8 +150,11 @@ fn check_chain(files: &[&PathBuf]) -> anyhow::Result<Vec<Header>> {
     let mut headers: Vec<Header> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-        let (h, records) = restore::verify(BufReader::new(file))
+        let progress = Progress::new(format!("verify {}", path.display()));
+        let (h, records) = restore::verify(BufReader::new(progress.reader(file)))
             .with_context(|| format!("{} is not a valid backup", path.display()))?;
+        progress.add_records(records);
+        progress.finish();
         match headers.last() {
             None if h.since != 0 => bail!(
                 "{}: the full backup has since = {} (an incremental)",
@@ -202,14 +209,9 @@ fn restore_into(
     files: &[&PathBuf],
     headers: &[Header],
 ) -> anyhow::Result<()> {
-    #[allow(
-        clippy::needless_update,
-        reason = "per-backend tuning fields added to StoreOptions keep their defaults"
-    )]
     let options = StoreOptions {
         sync: true,
-        cache_bytes: config.storage.cache_bytes,
-        ..StoreOptions::default()
+        ..config.store_options()?
     };
     let store = doq_storage::open(&config.storage.backend, dir, &options).with_context(|| {
         format!(
@@ -242,16 +244,22 @@ fn restore_into(
     for (path, header) in files.iter().zip(headers) {
         let restore_id = uuid::Uuid::new_v4().as_u64_pair().0;
         let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-        restore::chunks(BufReader::new(file), CHUNK_BYTES, |items| {
-            apply(
-                &mut engine,
-                Command::StageImport {
-                    restore: restore_id,
-                    items,
-                },
-            )
-            .map(drop)
-        })
+        let progress = Progress::new(format!("restore {}", path.display()));
+        restore::chunks(
+            BufReader::new(progress.reader(file)),
+            CHUNK_BYTES,
+            |items| {
+                progress.add_records(items.len() as u64);
+                apply(
+                    &mut engine,
+                    Command::StageImport {
+                        restore: restore_id,
+                        items,
+                    },
+                )
+                .map(drop)
+            },
+        )
         .with_context(|| format!("stage {}", path.display()))?;
         apply(
             &mut engine,
@@ -262,6 +270,7 @@ fn restore_into(
             },
         )
         .with_context(|| format!("restore {}", path.display()))?;
+        progress.finish();
     }
     store.flush()?;
     Ok(())

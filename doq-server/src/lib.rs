@@ -8,6 +8,7 @@ pub mod config;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+mod progress;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
