@@ -44,6 +44,9 @@ use crate::{
     view::{Shared, StateView},
 };
 
+/// The pause before a leader retries a ReadIndex round that did not reach a quorum.
+const READ_RETRY: Duration = Duration::from_millis(20);
+
 /// How long a join may take: the new node must catch up before it is promoted.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -335,13 +338,23 @@ impl Inner {
         }
     }
 
-    /// ReadIndex on the leader: confirms leadership with a quorum and waits until applied.
+    /// ReadIndex on the leader: confirms leadership with a quorum and waits until applied. A quorum
+    /// round can miss under load (a heartbeat reply later than its deadline), so it is retried while
+    /// this node still leads, for up to `apply_timeout`.
     pub(crate) async fn read_index_local(&self) -> Result<Option<u64>> {
-        self.raft
-            .ensure_linearizable()
-            .await
-            .map(|l| l.map(|l| l.index))
-            .map_err(unavailable)
+        let deadline = tokio::time::Instant::now() + self.options.apply_timeout;
+        loop {
+            match self.raft.ensure_linearizable().await {
+                Ok(l) => return Ok(l.map(|l| l.index)),
+                Err(e) => {
+                    let leads = self.raft.metrics().borrow().current_leader == Some(self.id);
+                    if !leads || tokio::time::Instant::now() + READ_RETRY > deadline {
+                        return Err(unavailable(e));
+                    }
+                    tokio::time::sleep(READ_RETRY).await;
+                }
+            }
+        }
     }
 
     async fn read_barrier(&self) -> Result<()> {
