@@ -10,6 +10,7 @@
     reason = "test helpers outside #[test] functions: a failure here is a test failure"
 )]
 mod cli;
+mod cluster;
 mod crash;
 mod quickstart;
 mod signals;
