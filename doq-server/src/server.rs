@@ -289,6 +289,7 @@ async fn start_raft(
             node.bootstrap().await?;
         } else {
             join(config, &joins, &advertise_addr).await?;
+            node.wait_voter(JOIN_DEADLINE).await?;
         }
     } else {
         info!("restarting as the member this node was; not bootstrapping or joining");

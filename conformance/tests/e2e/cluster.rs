@@ -202,7 +202,10 @@ async fn three_processes_fail_over_without_losing_acknowledged_writes() {
         .collect();
     let servers = check_status(&clients[2].get("/API/v1/cluster/servers").await, 200);
     let list = servers["servers"].as_array().unwrap();
-    assert_eq!(list.len(), 3, "{servers}");
+    if list.len() != 3 {
+        let logs: Vec<String> = nodes.iter().flatten().map(Doq::log).collect();
+        panic!("{servers}\nnode logs:\n{}", logs.join("\n-----\n"));
+    }
     assert!(list.iter().all(|s| s["suffrage"] == "Voter"), "{servers}");
     assert_eq!(
         list.iter().filter(|s| s["is_leader"] == true).count(),

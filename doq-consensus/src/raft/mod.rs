@@ -208,6 +208,28 @@ impl RaftNode {
             .map_err(|e| Error::Unavailable(format!("no leader within {timeout:?}: {e}")))
     }
 
+    /// Waits until this node's own membership config lists it as a voter (after a join, the leader
+    /// answers once the promotion is committed; this node learns it from the next append).
+    pub async fn wait_voter(&self, timeout: Duration) -> Result<()> {
+        let me = self.inner.id;
+        self.inner
+            .raft
+            .wait(Some(timeout))
+            .metrics(
+                |m| {
+                    m.current_leader.is_some()
+                        && m.membership_config
+                            .membership()
+                            .voter_ids()
+                            .any(|v| v == me)
+                },
+                "voter",
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Unavailable(format!("not a voter within {timeout:?}: {e}")))
+    }
+
     /// Waits until this node has applied at least `index`.
     pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<()> {
         self.inner
