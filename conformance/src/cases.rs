@@ -4,6 +4,7 @@
 //! Capabilities come from [`Harness::caps`](crate::Harness::caps), never from the backend's name.
 mod bad_input;
 mod batch_purge;
+mod cluster;
 mod dead_letters;
 mod delayed;
 mod fair_rr;
@@ -20,6 +21,7 @@ mod weighted;
 
 pub use bad_input::{bad_bodies, bad_names_and_ids, unknown_queue_and_message};
 pub use batch_purge::batch_and_purge;
+pub use cluster::cluster_view;
 pub use dead_letters::dead_letters_move;
 pub use delayed::delayed_gating;
 pub use fair_rr::{round_robin_flat, round_robin_hierarchical, round_robin_prefix_groups};
@@ -74,6 +76,7 @@ macro_rules! for_each_case {
             bad_names_and_ids,
             unknown_queue_and_message,
             response_headers,
+            cluster_view,
         );
     };
 }

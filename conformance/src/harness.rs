@@ -55,8 +55,14 @@ impl Backend {
     /// What the backend can do; cases take capabilities, never backend names.
     pub fn caps(self) -> Caps {
         match self {
-            Self::Memory => Caps { durable: false },
-            Self::Redb | Self::RocksDb | Self::Sled => Caps { durable: true },
+            Self::Memory => Caps {
+                durable: false,
+                voters: 1,
+            },
+            Self::Redb | Self::RocksDb | Self::Sled => Caps {
+                durable: true,
+                voters: 1,
+            },
         }
     }
 }
@@ -92,6 +98,8 @@ const CONVERGE: Duration = Duration::from_secs(30);
 pub struct Caps {
     /// Acknowledged writes survive a restart.
     pub durable: bool,
+    /// How many voting members the cluster view lists.
+    pub voters: usize,
 }
 
 /// A running node plus everything needed to restart it: the data directory, the configuration and
@@ -191,7 +199,10 @@ impl Harness {
 
     /// What this row can do.
     pub fn caps(&self) -> Caps {
-        self.backend.caps()
+        Caps {
+            voters: self.mode.nodes(),
+            ..self.backend.caps()
+        }
     }
 
     /// Whether acknowledged writes survive [`Harness::restart`].

@@ -225,9 +225,43 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
     })
 }
 
+/// The file in a node directory that names the consensus mode that owns it.
+pub const CONSENSUS_FILE: &str = "DOQ_CONSENSUS";
+
+/// Refuses a node directory created in the other consensus mode (API.md §5: move data by backup and
+/// restore), and records the mode in a new one. A directory with a store but no mode file predates the
+/// file and was single-mode.
+fn check_mode(dir: &std::path::Path, mode: &str) -> anyhow::Result<()> {
+    let path = dir.join(CONSENSUS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found.trim() == mode => Ok(()),
+        Ok(found) => anyhow::bail!(
+            "{} was created with consensus = {}; it cannot run with consensus = {mode} (move the data with backup and restore)",
+            dir.display(),
+            found.trim()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if mode != "single" && dir.join(doq_storage::MARKER_FILE).exists() {
+                anyhow::bail!(
+                    "{} holds a consensus = single store; it cannot run with consensus = {mode} (move the data with backup and restore)",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            let mut f = std::fs::File::create(&path)
+                .with_context(|| format!("create {}", path.display()))?;
+            std::io::Write::write_all(&mut f, format!("{mode}\n").as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("write {}", path.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
+}
+
 /// Opens both views of the configured store in the node directory.
 async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let dir = config.node_dir();
+    check_mode(&dir, &config.consensus)?;
     let options = StoreOptions {
         sync: config.storage.sync == "always",
         cache_bytes: config.storage.cache_bytes,
@@ -442,7 +476,23 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{check_mode, constant_time_eq};
+
+    #[test]
+    fn a_node_directory_keeps_its_consensus_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("node-0");
+        check_mode(&node, "raft").unwrap();
+        check_mode(&node, "raft").unwrap();
+        let refused = check_mode(&node, "single").unwrap_err().to_string();
+        assert!(refused.contains("consensus = raft"), "{refused}");
+        // A store from before the mode file existed was single-mode.
+        let old = dir.path().join("node-1");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join(doq_storage::MARKER_FILE), "redb\n").unwrap();
+        assert!(check_mode(&old, "raft").is_err());
+        check_mode(&old, "single").unwrap();
+    }
 
     #[test]
     fn token_compare_needs_every_byte() {
