@@ -1,7 +1,7 @@
 //! The cluster view and health probes (API.md §5), as the node the client talks to reports them: every
 //! voter listed once with its suffrage, exactly one leader, a status that agrees with the server list,
-//! and `/readyz` answering `OK` on any node that knows its leader.
-use serde_json::Value;
+//! and `/readyz` answering `OK` on any node that knows its leader; the only voter cannot leave.
+use serde_json::{json, Value};
 use tracing::info;
 
 use crate::{check::check_status, Harness};
@@ -48,4 +48,15 @@ pub async fn cluster_view(h: &Harness) {
     assert_eq!(c.get("/readyz").await.0, 200);
     let leader_only = c.get("/readyz?leader=true").await.0;
     assert_eq!(leader_only == 200, state == "Leader", "{status}");
+
+    if voters == 1 {
+        info!("--- the only voter cannot leave: 409 membership_refused, and it keeps serving");
+        let refused = check_status(
+            &c.post("/API/v1/cluster/leave", &json!({ "id": me })).await,
+            409,
+        );
+        assert_eq!(refused["code"], "membership_refused", "{refused}");
+        assert_eq!(refused["detail"], "Membership change refused", "{refused}");
+        assert_eq!(c.get("/readyz?leader=true").await.0, 200);
+    }
 }
