@@ -302,12 +302,19 @@ pub(crate) async fn recover(
 }
 
 impl Inner {
-    /// The leader, waiting for one to be elected until `apply_timeout`.
+    /// The leader, waiting for one to be elected until `apply_timeout`. A leader that is no longer in the
+    /// membership (it just removed itself and steps down) does not count.
     async fn leader(&self) -> Result<(u64, DoqNode)> {
         let m = self
             .raft
             .wait(Some(self.options.apply_timeout))
-            .metrics(|m| m.current_leader.is_some(), "leader known")
+            .metrics(
+                |m| {
+                    m.current_leader
+                        .is_some_and(|l| m.membership_config.membership().get_node(&l).is_some())
+                },
+                "leader known",
+            )
             .await
             .map_err(|_| unavailable("no leader elected"))?;
         let leader = m
