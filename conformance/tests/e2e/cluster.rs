@@ -324,6 +324,14 @@ async fn three_processes_fail_over_without_losing_acknowledged_writes() {
         assert!(Instant::now() < deadline, "node did not catch up: {s}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let restarted_log = nodes[leader_index]
+        .as_ref()
+        .map(Doq::log)
+        .unwrap_or_default();
+    assert!(
+        restarted_log.contains("installed a snapshot from the leader"),
+        "the restarted node should have caught up from a snapshot (the log was compacted):\n{restarted_log}"
+    );
     for (id, content) in &ledger.acked {
         check(
             &restarted.get(&message(q, id)).await,

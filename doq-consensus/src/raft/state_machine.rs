@@ -178,6 +178,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .await
         .map_err(|e| join_error(&e))?
         .map_err(|e| sm_error(&e))?;
+        tracing::info!(last = ?meta.last_log_id, bytes = data.len(), "installed a snapshot from the leader");
         let mut s = self.state();
         s.marker = marker;
         s.current = Some(Stored {
