@@ -5,6 +5,7 @@
 mod backup;
 mod bad_input;
 mod batch_purge;
+mod cluster;
 mod dead_letters;
 mod delayed;
 mod fair_rr;
@@ -22,6 +23,7 @@ mod weighted;
 pub use backup::{backup_full, backup_incremental, restore_cross_backend};
 pub use bad_input::{bad_bodies, bad_names_and_ids, unknown_queue_and_message};
 pub use batch_purge::batch_and_purge;
+pub use cluster::cluster_view;
 pub use dead_letters::dead_letters_move;
 pub use delayed::delayed_gating;
 pub use fair_rr::{round_robin_flat, round_robin_hierarchical, round_robin_prefix_groups};
@@ -79,6 +81,7 @@ macro_rules! for_each_case {
             backup_full,
             backup_incremental,
             restore_cross_backend,
+            cluster_view,
         );
     };
 }

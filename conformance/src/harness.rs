@@ -1,8 +1,12 @@
-//! One node, in-process, on a temporary data directory, with a clock the case moves.
+//! One node (or a Raft cluster of one or three), in-process, on a temporary data directory, with a clock
+//! the case moves.
 //!
-//! The harness binds its own port-0 listener, injects a shared [`ManualClock`] through
+//! The harness binds its own port-0 listeners, injects a shared [`ManualClock`] through
 //! [`doq_server::server::Deps`], and keeps the [`TempDir`] alive so [`Harness::restart`] reopens the
-//! same store. Nothing here sleeps: due times and lease expiry are an [`Harness::advance`].
+//! same stores. Nothing here sleeps to reach a deadline: due times and lease expiry are an
+//! [`Harness::advance`]. Raft rows use test timings (heartbeat 50 ms, election 500 ms): node 0
+//! bootstraps and leads at once, the others join it over HTTP, and the client talks to a follower in a
+//! three-node row, so every write is forwarded and every read goes through ReadIndex.
 use std::{
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -51,8 +55,14 @@ impl Backend {
     /// What the backend can do; cases take capabilities, never backend names.
     pub fn caps(self) -> Caps {
         match self {
-            Self::Memory => Caps { durable: false },
-            Self::Redb | Self::RocksDb | Self::Sled => Caps { durable: true },
+            Self::Memory => Caps {
+                durable: false,
+                voters: 1,
+            },
+            Self::Redb | Self::RocksDb | Self::Sled => Caps {
+                durable: true,
+                voters: 1,
+            },
         }
     }
 }
@@ -63,7 +73,24 @@ impl Backend {
 pub enum Mode {
     /// `consensus = single`: one node with group commit.
     Single,
+    /// `consensus = raft` with one voter.
+    Raft1,
+    /// `consensus = raft` with three voters; the client talks to a follower.
+    Raft3,
 }
+
+impl Mode {
+    /// How many nodes the row runs.
+    pub fn nodes(self) -> usize {
+        match self {
+            Self::Single | Self::Raft1 => 1,
+            Self::Raft3 => 3,
+        }
+    }
+}
+
+/// How long the harness waits for a leader or for replicas to catch up before it fails the test.
+const CONVERGE: Duration = Duration::from_secs(30);
 
 /// Capabilities of a matrix row. Cases branch on these, never on the backend or mode itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +98,8 @@ pub enum Mode {
 pub struct Caps {
     /// Acknowledged writes survive a restart.
     pub durable: bool,
+    /// How many voting members the cluster view lists.
+    pub voters: usize,
 }
 
 /// A running node plus everything needed to restart it: the data directory, the configuration and
@@ -79,10 +108,11 @@ pub struct Harness {
     backend: Backend,
     mode: Mode,
     clock: ManualClock,
-    config: Config,
+    /// One configuration per node; node 0 bootstraps, the others join it.
+    configs: Mutex<Vec<Config>>,
     client: Client,
-    /// `None` only while [`Harness::restart`] swaps nodes.
-    node: Mutex<Option<Node>>,
+    /// Empty only while [`Harness::restart`] swaps nodes.
+    nodes: Mutex<Vec<Node>>,
     /// Kept last so the directory outlives the node.
     _dir: TempDir,
 }
@@ -119,22 +149,41 @@ impl Harness {
         config.http.host = "127.0.0.1".into();
         config.http.port = 0;
         config.grpc.address = String::new();
+        let mut configs = Vec::new();
         match mode {
-            Mode::Single => config.consensus = "single".into(),
+            Mode::Single => {
+                config.consensus = "single".into();
+                configs.push(config);
+            }
+            Mode::Raft1 | Mode::Raft3 => {
+                config.consensus = "raft".into();
+                config.raft.heartbeat_interval_ms = 50;
+                config.raft.election_timeout_ms = 500;
+                config.cluster.secret = "conformance".into();
+                for i in 0..mode.nodes() {
+                    let mut c = config.clone();
+                    c.cluster.node_id = format!("node-{i}");
+                    // Port 0 now; the port the OS picks is kept for restarts, since members
+                    // remember each other's Raft addresses.
+                    c.raft.address = "127.0.0.1:0".into();
+                    configs.push(c);
+                }
+            }
         }
         let clock = ManualClock::new(START);
-        let node = boot(&config, &clock)
+        let nodes = boot_all(&mut configs, &clock)
             .await
-            .expect("start the node under test");
-        let client = Client::new(format!("http://{}", node.http_addr));
-        info!(backend = backend.name(), ?mode, addr = %node.http_addr, "harness started");
+            .expect("start the nodes under test");
+        let client_node = client_index(mode);
+        let client = Client::new(format!("http://{}", nodes[client_node].http_addr));
+        info!(backend = backend.name(), ?mode, addr = %nodes[client_node].http_addr, "harness started");
         Self {
             backend,
             mode,
             clock,
-            config,
+            configs: Mutex::new(configs),
             client,
-            node: Mutex::new(Some(node)),
+            nodes: Mutex::new(nodes),
             _dir: dir,
         }
     }
@@ -151,7 +200,10 @@ impl Harness {
 
     /// What this row can do.
     pub fn caps(&self) -> Caps {
-        self.backend.caps()
+        Caps {
+            voters: self.mode.nodes(),
+            ..self.backend.caps()
+        }
     }
 
     /// Whether acknowledged writes survive [`Harness::restart`].
@@ -180,55 +232,154 @@ impl Harness {
             .advance_ms(u64::try_from(by.as_millis()).unwrap_or(u64::MAX));
     }
 
-    /// The engine's digest of the whole logical state (a restart or a replica must agree on it).
-    pub fn digest(&self) -> u64 {
-        let guard = self.node.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(node) = guard.as_ref() else {
-            fail("digest: no node is running")
+    /// The engine's digest of the whole logical state (a restart or a replica must agree on it). In a
+    /// cluster it first waits until every replica has applied what the leader has, and fails the test
+    /// if any replica's digest differs.
+    pub async fn digest(&self) -> u64 {
+        let views: Vec<_> = {
+            let nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+            if nodes.is_empty() {
+                fail("digest: no node is running")
+            }
+            nodes.iter().map(|n| n.consensus.clone()).collect()
         };
-        node.consensus
-            .view()
-            .digest()
-            .unwrap_or_else(|e| fail(format!("digest: {e}")))
+        let deadline = tokio::time::Instant::now() + CONVERGE;
+        loop {
+            let applied: Vec<u64> = views.iter().map(|c| c.status().last_applied).collect();
+            let digests: Vec<u64> = views
+                .iter()
+                .map(|c| {
+                    c.view()
+                        .digest()
+                        .unwrap_or_else(|e| fail(format!("digest: {e}")))
+                })
+                .collect();
+            let caught_up = applied.iter().all(|a| *a == applied[0]);
+            if caught_up && digests.iter().all(|d| *d == digests[0]) {
+                return digests[client_index(self.mode).min(digests.len() - 1)];
+            }
+            if tokio::time::Instant::now() > deadline {
+                fail(format!(
+                    "replicas disagree: applied {applied:?}, digests {digests:x?}"
+                ))
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
-    /// Stops the node gracefully and starts a new one on the same directory and clock.
+    /// Stops every node gracefully and starts them again on the same directories and clock.
     pub async fn restart(&self) {
-        info!("harness: restarting the node");
-        self.stop_node().await;
-        let node = boot(&self.config, &self.clock)
-            .await
-            .unwrap_or_else(|e| fail(format!("restart the node: {e:#}")));
-        self.client.set_base(format!("http://{}", node.http_addr));
-        *self.node.lock().unwrap_or_else(PoisonError::into_inner) = Some(node);
-    }
-
-    /// Stops the node gracefully; fails the test if the shutdown reports an error.
-    pub async fn stop(self) {
-        self.stop_node().await;
-    }
-
-    async fn stop_node(&self) {
-        let node = self
-            .node
+        info!("harness: restarting the nodes");
+        self.stop_nodes().await;
+        let mut configs = self
+            .configs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let Some(node) = node else {
+            .clone();
+        let nodes = boot_all(&mut configs, &self.clock)
+            .await
+            .unwrap_or_else(|e| fail(format!("restart the nodes: {e:#}")));
+        let client_node = client_index(self.mode);
+        self.client
+            .set_base(format!("http://{}", nodes[client_node].http_addr));
+        *self.configs.lock().unwrap_or_else(PoisonError::into_inner) = configs;
+        *self.nodes.lock().unwrap_or_else(PoisonError::into_inner) = nodes;
+    }
+
+    /// Stops the nodes gracefully; fails the test if a shutdown reports an error.
+    pub async fn stop(self) {
+        self.stop_nodes().await;
+    }
+
+    async fn stop_nodes(&self) {
+        let nodes = std::mem::take(&mut *self.nodes.lock().unwrap_or_else(PoisonError::into_inner));
+        if nodes.is_empty() {
             fail("stop: no node is running")
-        };
-        if let Err(e) = node.stop().await {
-            fail(format!("graceful stop failed: {e:#}"));
+        }
+        // Followers first, so the leader is there while they leave.
+        for node in nodes.into_iter().rev() {
+            if let Err(e) = node.stop().await {
+                fail(format!("graceful stop failed: {e:#}"));
+            }
         }
     }
 }
 
-/// Binds a port-0 listener and starts a node on it.
+/// The node the client talks to: a follower in a three-node row.
+fn client_index(mode: Mode) -> usize {
+    match mode {
+        Mode::Raft3 => 1,
+        _ => 0,
+    }
+}
+
+/// Starts every node: node 0 first (it bootstraps a new cluster, or restarts as the member it was), then
+/// the others, joining through node 0's HTTP address when their store is empty. Waits until the
+/// client's node knows a leader. Records the Raft addresses the OS picked in `configs`.
+async fn boot_all(configs: &mut [Config], clock: &ManualClock) -> anyhow::Result<Vec<Node>> {
+    let mut nodes: Vec<Node> = Vec::with_capacity(configs.len());
+    for config in configs.iter_mut() {
+        if let Some(first) = nodes.first() {
+            config.cluster.join_addr = first.http_addr.to_string();
+        }
+        let node = boot_retrying(config, clock).await?;
+        if let Some(raft) = node.raft_addr {
+            config.raft.address = raft.to_string();
+        }
+        nodes.push(node);
+    }
+    if configs.len() > 1 || configs.first().is_some_and(|c| c.consensus == "raft") {
+        let deadline = tokio::time::Instant::now() + CONVERGE;
+        for node in &nodes {
+            while node.consensus.status().leader_id.is_none() {
+                if tokio::time::Instant::now() > deadline {
+                    anyhow::bail!("no leader within {CONVERGE:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    Ok(nodes)
+}
+
+/// [`boot`], retried for a few seconds while the data directory is still locked: after a graceful stop,
+/// tasks of the stopped Raft node (replication streams, peer connections) may hold the store for a
+/// moment longer. A process exit ends them at once; in one process the harness waits them out.
+async fn boot_retrying(config: &Config, clock: &ManualClock) -> anyhow::Result<Node> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match boot(config, clock).await {
+            Err(e)
+                if format!("{e:#}").contains("in use by another process")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Binds a port-0 HTTP listener (and the Raft address in raft mode) and starts a node on them.
 async fn boot(config: &Config, clock: &ManualClock) -> anyhow::Result<Node> {
     let http = TcpListener::bind("127.0.0.1:0").await?;
+    let raft = if config.consensus == "raft" {
+        Some(TcpListener::bind(&config.raft.address).await?)
+    } else {
+        None
+    };
     let deps = Deps {
         clock: Some(Arc::new(clock.clone())),
         store: None,
     };
-    server::start(config.clone(), Listeners { http, grpc: None }, deps).await
+    server::start(
+        config.clone(),
+        Listeners {
+            http,
+            grpc: None,
+            raft,
+        },
+        deps,
+    )
+    .await
 }

@@ -34,49 +34,73 @@ impl Applier {
         self.applied
     }
 
-    /// Applies `run` in order and commits it as one batch. Returns one result per command. When the
-    /// commit fails every command gets the storage error and the engine is rebuilt from the store, so
-    /// memory never runs ahead of disk.
+    /// Applies `run` in order and commits it as one batch, numbering the commands after the last one
+    /// applied. Returns one result per command. When the commit fails every command gets the storage
+    /// error and the engine is rebuilt from the store, so memory never runs ahead of disk.
     pub(crate) fn apply_run(&mut self, run: &[Stamped]) -> Vec<Result<Reply>> {
+        let first = self.applied + 1;
+        let entries: Vec<(LogIndex, Option<&Stamped>)> = run
+            .iter()
+            .zip(first..)
+            .map(|(cmd, index)| (index, Some(cmd)))
+            .collect();
+        let last = self.applied + run.len() as u64;
+        match self.apply_entries(&entries, last, Vec::new()) {
+            Ok(replies) => replies
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|| Err(Error::Internal("no reply".into()))))
+                .collect(),
+            Err(e) => run.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    /// Applies log entries in order and commits them as one batch whose applied marker is `last` with
+    /// consensus's opaque `data` (the Raft log id and membership). `None` entries (Raft's blank and
+    /// membership entries) only move the marker. Returns one reply per entry, `None` for those.
+    ///
+    /// An `Err` means nothing of the run was committed: the engine was rebuilt from the store (or, if
+    /// that failed too, the applier refuses everything until a restart).
+    pub(crate) fn apply_entries(
+        &mut self,
+        entries: &[(LogIndex, Option<&Stamped>)],
+        last: LogIndex,
+        data: Vec<u8>,
+    ) -> Result<Vec<Option<Result<Reply>>>> {
         if let Some(e) = &self.broken {
-            return run.iter().map(|_| Err(e.clone())).collect();
+            return Err(e.clone());
         }
         let store: &dyn QueueStore = &*self.shared.store;
         let Ok(mut engine) = self.shared.engine.write() else {
-            return run
-                .iter()
-                .map(|_| Err(Error::Internal("engine lock poisoned".into())))
-                .collect();
+            return Err(Error::Internal("engine lock poisoned".into()));
         };
         let mut batch = WriteBatch::new();
-        let mut replies = Vec::with_capacity(run.len());
-        let mut index = self.applied;
+        let mut replies = Vec::with_capacity(entries.len());
         let mut failure = None;
-        for cmd in run {
-            index += 1;
-            let reply = engine.apply(index, cmd, &mut Staged::new(&mut batch, store));
+        for (index, cmd) in entries {
+            let Some(cmd) = cmd else {
+                replies.push(None);
+                continue;
+            };
+            let reply = engine.apply(*index, cmd, &mut Staged::new(&mut batch, store));
             if let Err(e @ (Error::Storage { .. } | Error::Internal(_))) = &reply {
                 failure = Some(e.clone());
                 break;
             }
-            replies.push(reply);
+            replies.push(Some(reply));
         }
         let committed = match failure {
             Some(e) => Err(e),
             None => {
-                batch.set_applied(Applied {
-                    index,
-                    data: Vec::new(),
-                });
+                batch.set_applied(Applied { index: last, data });
                 store.commit(batch).map_err(Error::from)
             }
         };
         match committed {
             Ok(()) => {
-                self.applied = index;
+                self.applied = last;
                 drop(engine);
                 self.shared.changed.send_modify(|v| *v = v.wrapping_add(1));
-                replies
+                Ok(replies)
             }
             Err(e) => {
                 error!(error = %e, "commit failed; rebuilding the engine from the store");
@@ -90,8 +114,43 @@ impl Applier {
                 if let Ok(Some(a)) = store.applied() {
                     self.applied = a.index;
                 }
-                run.iter().map(|_| Err(e.clone())).collect()
+                Err(e)
             }
         }
+    }
+
+    /// Replaces the state with what `batch` leaves (a snapshot install: it wipes and refills every
+    /// keyspace and sets the applied marker), then rebuilds the engine from the store.
+    pub(crate) fn replace(&mut self, batch: WriteBatch, last: LogIndex) -> Result<()> {
+        let store: &dyn QueueStore = &*self.shared.store;
+        let Ok(mut engine) = self.shared.engine.write() else {
+            return Err(Error::Internal("engine lock poisoned".into()));
+        };
+        let committed = store.commit(batch).map_err(Error::from);
+        // Rebuild either way: after a failed commit the store still holds the old state.
+        match Engine::rebuild(&Source(store)) {
+            Ok(fresh) => *engine = fresh,
+            Err(re) => {
+                error!(error = %re, "rebuild after a snapshot install failed; refusing writes until restart");
+                self.broken = Some(re.clone());
+                return Err(re);
+            }
+        }
+        committed?;
+        self.applied = last;
+        self.broken = None;
+        drop(engine);
+        self.shared.changed.send_modify(|v| *v = v.wrapping_add(1));
+        Ok(())
+    }
+
+    /// The store the applier commits to.
+    pub(crate) fn store(&self) -> &Arc<dyn QueueStore> {
+        &self.shared.store
+    }
+
+    /// The state shared with readers.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }

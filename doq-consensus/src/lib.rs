@@ -1,13 +1,16 @@
 //! Ordering and replication: the [`Consensus`] trait every front end talks to, the [`StateView`]
-//! reads go through, and [`SingleNode`], the group-commit single-node implementation.
+//! reads go through, [`SingleNode`], the group-commit single-node implementation, and [`raft::RaftNode`],
+//! the Raft implementation on openraft.
 //! Start at `consensus.rs`, then `single.rs` and `applier.rs`.
 mod applier;
 mod clock;
 mod consensus;
+pub mod raft;
 mod single;
 mod view;
 
 pub use clock::SystemClock;
 pub use consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role};
+pub use raft::{ClusterService, RaftNode, RaftOptions};
 pub use single::{SingleNode, SingleOptions};
 pub use view::StateView;

@@ -482,10 +482,12 @@ impl Config {
     /// Like [`Config::load`], with the environment given (tests pass their own).
     pub fn load_with_env(sources: &Sources, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let known = known_keys();
+        // Keys some source sets explicitly: a raft-only key implies `consensus = raft` (API.md §5).
+        let mut explicit: Vec<String> = Vec::new();
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = &sources.file {
             figment = figment.merge(Self::file_provider(file)?);
-            warn_unknown_file_keys(file, &known);
+            explicit.extend(warn_unknown_file_keys(file, &known));
         }
         for (name, raw) in env {
             let Some(rest) = name.strip_prefix("DOQ_") else {
@@ -495,6 +497,7 @@ impl Config {
             match known.get(&key) {
                 Some(default) => {
                     figment = figment.merge(Serialized::default(&key, typed(default, raw)));
+                    explicit.push(key.clone());
                 }
                 None if is_ignored_doq_key(&key) => {
                     tracing::warn!(variable = %name, "ignored DOQ-only setting");
@@ -506,6 +509,7 @@ impl Config {
             match known.get(key) {
                 Some(default) => {
                     figment = figment.merge(Serialized::default(key, typed(default, raw)));
+                    explicit.push(key.clone());
                 }
                 None if is_ignored_doq_key(key) => {
                     tracing::warn!(flag = %key, "ignored DOQ-only flag");
@@ -513,9 +517,21 @@ impl Config {
                 None => return Err(ConfigError::UnknownFlag(key.clone())),
             }
         }
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let raft_only = ["raft.address", "cluster.join_addr", "cluster.service_name"];
+        if let Some(key) = raft_only.iter().find(|k| explicit.iter().any(|e| e == *k)) {
+            if explicit.iter().any(|e| e == "consensus") {
+                if config.consensus == "single" {
+                    return Err(ConfigError::Invalid(format!(
+                        "{key} needs consensus = raft, but consensus = single was given"
+                    )));
+                }
+            } else {
+                config.consensus = "raft".into();
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -565,14 +581,38 @@ impl Config {
         }
         self.store_options()?;
         match self.consensus.as_str() {
-            "single" => {}
+            "single" => {
+                if !self.cluster.join_addr.is_empty() {
+                    return bad("cluster.join_addr needs consensus = raft".into());
+                }
+            }
             "raft" => {
-                return bad("consensus: raft is not available in this build yet; use single".into())
+                if self.raft.address.is_empty() {
+                    return bad("raft.address: consensus = raft needs an address to bind".into());
+                }
+                if self.raft_bind_addr().starts_with("0.0.0.0:")
+                    && self.raft.advertise_address.is_empty()
+                {
+                    return bad(
+                        "raft.advertise_address is required when raft.address binds 0.0.0.0".into(),
+                    );
+                }
+                if self.raft.heartbeat_interval_ms == 0
+                    || self.raft.election_timeout_ms <= self.raft.heartbeat_interval_ms
+                {
+                    return bad("raft.election_timeout_ms must exceed raft.heartbeat_interval_ms, which must be positive".into());
+                }
+                if self.raft.apply_timeout == 0 {
+                    return bad("raft.apply_timeout must be positive".into());
+                }
             }
             other => return bad(format!("consensus: {other:?} is not single or raft")),
         }
-        if !self.cluster.join_addr.is_empty() || !self.cluster.service_name.is_empty() {
-            return bad("cluster.join_addr and cluster.service_name need consensus = raft, which this build lacks".into());
+        if !self.cluster.service_name.is_empty() {
+            return bad(
+                "cluster.service_name: Kubernetes discovery is not available in this build yet; use cluster.join_addr"
+                    .into(),
+            );
         }
         if self.cluster.node_id.is_empty()
             || self.cluster.node_id.contains(['/', '\\'])
@@ -647,6 +687,26 @@ impl Config {
         })
     }
 
+    /// The address `raft.address` binds: a bare port binds every interface (API.md §10).
+    pub fn raft_bind_addr(&self) -> String {
+        if self.raft.address.parse::<u16>().is_ok() {
+            format!("0.0.0.0:{}", self.raft.address)
+        } else {
+            self.raft.address.clone()
+        }
+    }
+
+    /// The HTTP `host:port`s of `cluster.join_addr`.
+    pub fn join_addrs(&self) -> Vec<String> {
+        self.cluster
+            .join_addr
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
     /// The node directory `<data_dir>/<node_id>/`.
     pub fn node_dir(&self) -> PathBuf {
         self.storage.data_dir.join(&self.cluster.node_id)
@@ -666,19 +726,23 @@ impl Config {
 }
 
 /// Logs keys of a config file that doq does not know (they are ignored, so rollbacks still start).
-fn warn_unknown_file_keys(file: &Path, known: &BTreeMap<String, Value>) {
+/// Returns the keys the file sets.
+fn warn_unknown_file_keys(file: &Path, known: &BTreeMap<String, Value>) -> Vec<String> {
     let Ok(data) = Config::file_provider(file)
         .and_then(|f| f.data().map_err(|e| ConfigError::Invalid(e.to_string())))
     else {
-        return;
+        return Vec::new();
     };
+    let mut set = Vec::new();
     for dict in data.values() {
         let mut keys = BTreeMap::new();
         flatten("", dict, &mut keys);
         for key in keys.keys().filter(|k| !known.contains_key(*k)) {
             tracing::warn!(key = %key, file = %file.display(), "unknown configuration key ignored");
         }
+        set.extend(keys.into_keys());
     }
+    set
 }
 
 #[cfg(test)]
@@ -783,6 +847,33 @@ mod tests {
             let err = Config::load_with_env(&Sources::parse(&args(bad)).unwrap(), &[]).unwrap_err();
             assert!(err.to_string().contains(key), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn raft_keys_imply_raft_and_conflict_with_an_explicit_single() {
+        let load = |a: &str| Config::load_with_env(&Sources::parse(&args(a)).unwrap(), &[]);
+        assert_eq!(load("").unwrap().consensus, "single");
+        assert_eq!(
+            load("--raft.address 127.0.0.1:9100").unwrap().consensus,
+            "raft"
+        );
+        assert_eq!(
+            load("--cluster.join_addr 127.0.0.1:8000")
+                .unwrap()
+                .consensus,
+            "raft"
+        );
+        assert!(load("--consensus single --raft.address 127.0.0.1:9100").is_err());
+        assert!(load("--consensus single --cluster.join_addr 127.0.0.1:8000").is_err());
+        assert!(
+            load("--consensus raft --raft.address 9100").is_err(),
+            "0.0.0.0 needs an advertise address"
+        );
+        let c = load("--raft.address 9100 --raft.advertise_address 10.0.0.1:9100").unwrap();
+        assert_eq!(c.raft_bind_addr(), "0.0.0.0:9100");
+        let c = load("--cluster.join_addr a:1,b:2").unwrap();
+        assert_eq!(c.join_addrs(), ["a:1", "b:2"]);
+        assert!(load("--consensus paxos").is_err());
     }
 
     #[test]

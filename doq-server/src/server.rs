@@ -11,8 +11,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use doq_api::Clock;
-use doq_consensus::{Consensus, SingleNode, SingleOptions, SystemClock};
-use doq_storage::QueueStore;
+use doq_consensus::{Consensus, RaftNode, RaftOptions, SingleNode, SingleOptions, SystemClock};
+use doq_storage::{QueueStore, Stores};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
@@ -28,6 +28,11 @@ use crate::{
 /// How long shutdown waits for in-flight requests before it stops serving anyway.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long a joining node keeps asking before it gives up (API.md §5).
+const JOIN_DEADLINE: Duration = Duration::from_secs(60);
+/// The pause between join attempts.
+const JOIN_RETRY: Duration = Duration::from_secs(2);
+
 /// The sockets a node serves. Binding is separate from serving so tests can bind port 0.
 #[derive(Debug)]
 pub struct Listeners {
@@ -35,6 +40,8 @@ pub struct Listeners {
     pub http: TcpListener,
     /// The gRPC API (`grpc.address`); `None` serves no gRPC.
     pub grpc: Option<TcpListener>,
+    /// Node-to-node traffic (`raft.address`); required with `consensus = raft`, unused otherwise.
+    pub raft: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -52,7 +59,17 @@ impl Listeners {
                     .with_context(|| format!("bind gRPC on {addr}"))?,
             ),
         };
-        Ok(Self { http, grpc })
+        let raft = if config.consensus == "raft" {
+            let addr = config.raft_bind_addr();
+            Some(
+                TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("bind Raft on {addr}"))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self { http, grpc, raft })
     }
 }
 
@@ -73,9 +90,16 @@ pub struct Node {
     pub http_addr: SocketAddr,
     /// Where gRPC is served, if it is.
     pub grpc_addr: Option<SocketAddr>,
+    /// Where node-to-node traffic is served (raft mode).
+    pub raft_addr: Option<SocketAddr>,
     stop: CancellationToken,
     serving: JoinHandle<std::io::Result<()>>,
     grpc_serving: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Stopped after consensus, so peers can still reach this node while it steps down.
+    raft_serving: Option<(
+        CancellationToken,
+        JoinHandle<Result<(), tonic::transport::Error>>,
+    )>,
 }
 
 /// Runs a node until `shutdown` completes, then shuts it down gracefully.
@@ -112,46 +136,43 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             Path::new(&config.tls.key),
         )?)
     };
-    let store = match deps.store {
-        Some(store) => store,
-        None => {
-            let dir = config.node_dir();
-            let options = config.store_options()?;
-            let backend = config.storage.backend.clone();
-            tokio::task::spawn_blocking(move || doq_storage::open(&backend, &dir, &options))
-                .await?
-                .with_context(|| {
-                    format!(
-                        "open {} store in {}",
-                        config.storage.backend,
-                        config.node_dir().display()
-                    )
-                })?
-        }
-    };
     let stop = CancellationToken::new();
-    if config.storage.sync == "never" {
-        warn!("storage.sync = never: acknowledged writes may be lost on a crash");
-        spawn_periodic_flush(store.clone(), stop.clone());
-    }
     let clock = deps.clock.unwrap_or_else(|| Arc::new(SystemClock));
-    let fresh = store.clone();
-    tokio::task::spawn_blocking(move || ensure_cluster_id(&*fresh))
-        .await?
-        .context("store the cluster id")?;
-    spawn_tombstone_pruning(
-        &store,
-        clock.clone(),
-        config.backup.tombstone_retention,
-        stop.clone(),
-    );
-    let options = SingleOptions {
-        node_id: config.cluster.node_id.clone(),
-        ..SingleOptions::default()
+    let mut raft_parts = None;
+    let consensus: Arc<dyn Consensus> = if config.consensus == "raft" {
+        if deps.store.is_some() {
+            anyhow::bail!("an injected store needs consensus = single");
+        }
+        let listener = listeners
+            .raft
+            .context("consensus = raft needs a raft listener")?;
+        let stores = open_stores(&config).await?;
+        if config.storage.sync == "never" {
+            warn!("storage.sync = never: acknowledged writes may be lost on a crash, and Raft's guarantees with them");
+            spawn_periodic_flush(stores.queues.clone(), stop.clone());
+        }
+        prepare_backups(&stores.queues, &config, clock.clone(), &stop).await?;
+        let (node, raft_addr, raft_serving) = start_raft(&config, listener, stores, clock).await?;
+        raft_parts = Some((raft_addr, raft_serving));
+        node
+    } else {
+        let store = match deps.store {
+            Some(store) => store,
+            None => open_stores(&config).await?.queues,
+        };
+        if config.storage.sync == "never" {
+            warn!("storage.sync = never: acknowledged writes may be lost on a crash");
+            spawn_periodic_flush(store.clone(), stop.clone());
+        }
+        prepare_backups(&store, &config, clock.clone(), &stop).await?;
+        let options = SingleOptions {
+            node_id: config.cluster.node_id.clone(),
+            ..SingleOptions::default()
+        };
+        Arc::new(
+            tokio::task::spawn_blocking(move || SingleNode::open(store, clock, options)).await??,
+        )
     };
-    let consensus: Arc<dyn Consensus> = Arc::new(
-        tokio::task::spawn_blocking(move || SingleNode::open(store, clock, options)).await??,
-    );
 
     let limits = HttpLimits {
         max_body_bytes: config.limits.max_body_bytes,
@@ -216,15 +237,160 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         }
         None => (None, None),
     };
-    info!(%http_addr, ?grpc_addr, tls = tls.is_some(), backend = consensus.view().backend(), node_id = %config.cluster.node_id, "doq is serving");
+    let (raft_addr, raft_serving) = match raft_parts {
+        Some((addr, serving)) => (Some(addr), Some(serving)),
+        None => (None, None),
+    };
+    info!(%http_addr, ?grpc_addr, ?raft_addr, tls = tls.is_some(), backend = consensus.view().backend(), node_id = %config.cluster.node_id, consensus = %config.consensus, "doq is serving");
     Ok(Node {
         consensus,
         http_addr,
         grpc_addr,
+        raft_addr,
         stop,
         serving,
         grpc_serving,
+        raft_serving,
     })
+}
+
+/// The file in a node directory that names the consensus mode that owns it.
+pub const CONSENSUS_FILE: &str = "DOQ_CONSENSUS";
+
+/// Refuses a node directory created in the other consensus mode (API.md §5: move data by backup and
+/// restore), and records the mode in a new one. A directory with a store but no mode file predates the
+/// file and was single-mode.
+fn check_mode(dir: &std::path::Path, mode: &str) -> anyhow::Result<()> {
+    let path = dir.join(CONSENSUS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found.trim() == mode => Ok(()),
+        Ok(found) => anyhow::bail!(
+            "{} was created with consensus = {}; it cannot run with consensus = {mode} (move the data with backup and restore)",
+            dir.display(),
+            found.trim()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if mode != "single" && dir.join(doq_storage::MARKER_FILE).exists() {
+                anyhow::bail!(
+                    "{} holds a consensus = single store; it cannot run with consensus = {mode} (move the data with backup and restore)",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            let mut f = std::fs::File::create(&path)
+                .with_context(|| format!("create {}", path.display()))?;
+            std::io::Write::write_all(&mut f, format!("{mode}\n").as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("write {}", path.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
+}
+
+/// Opens both views of the configured store in the node directory.
+async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    let dir = config.node_dir();
+    check_mode(&dir, &config.consensus)?;
+    let options = config.store_options()?;
+    let backend = config.storage.backend.clone();
+    let shown = dir.display().to_string();
+    tokio::task::spawn_blocking(move || doq_storage::open_stores(&backend, &dir, &options))
+        .await?
+        .with_context(|| format!("open {} store in {shown}", config.storage.backend))
+}
+
+type RaftServing = (
+    CancellationToken,
+    JoinHandle<Result<(), tonic::transport::Error>>,
+);
+
+/// Starts the Raft node, serves the cluster service on `listener`, then bootstraps a new cluster or
+/// joins an existing one, as API.md §5 says: only a node without any Raft state does either.
+async fn start_raft(
+    config: &Config,
+    listener: TcpListener,
+    stores: Stores,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<dyn Consensus>, SocketAddr, RaftServing)> {
+    let raft_addr = listener.local_addr()?;
+    let advertise_addr = match config.raft.advertise_address.as_str() {
+        // Bound to port 0 (tests): peers must use the port the OS picked.
+        "" if raft_addr.ip().is_loopback() || config.raft.address.ends_with(":0") => {
+            raft_addr.to_string()
+        }
+        "" => config.raft.address.clone(),
+        explicit => explicit.to_string(),
+    };
+    let options = RaftOptions {
+        node_id: config.cluster.node_id.clone(),
+        advertise_addr: advertise_addr.clone(),
+        heartbeat_ms: config.raft.heartbeat_interval_ms,
+        election_timeout_ms: config.raft.election_timeout_ms,
+        apply_timeout: Duration::from_secs(config.raft.apply_timeout),
+        snapshot_threshold: config.raft.snapshot_threshold,
+        secret: config.cluster.secret.clone(),
+    };
+    let node = Arc::new(RaftNode::open(stores, clock, options).await?);
+    let token = CancellationToken::new();
+    let serving = {
+        let service = node.service();
+        let token = token.clone();
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+                .await
+        })
+    };
+    if node.is_pristine().await? {
+        let joins = config.join_addrs();
+        if joins.is_empty() {
+            node.bootstrap().await?;
+        } else {
+            join(config, &joins, &advertise_addr).await?;
+            node.wait_voter(JOIN_DEADLINE).await?;
+        }
+    } else {
+        info!("restarting as the member this node was; not bootstrapping or joining");
+    }
+    Ok((node, raft_addr, (token, serving)))
+}
+
+/// Asks the members at `addrs` (HTTP `host:port`) to add this node, every 2 s for up to 60 s.
+async fn join(config: &Config, addrs: &[String], advertise: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(JOIN_DEADLINE + JOIN_RETRY)
+        .build()?;
+    let body = serde_json::json!({"id": config.cluster.node_id, "addr": advertise});
+    let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
+    let mut last = String::from("no attempt");
+    loop {
+        for addr in addrs {
+            let mut req = client
+                .post(format!("http://{addr}/API/v1/cluster/join"))
+                .json(&body);
+            if !config.auth.token.is_empty() {
+                req = req.bearer_auth(&config.auth.token);
+            }
+            match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    info!(via = %addr, "joined the cluster");
+                    return Ok(());
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    last = format!("{addr}: {status} {}", resp.text().await.unwrap_or_default());
+                }
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+            warn!(attempt = %last, "join attempt failed; retrying");
+        }
+        if tokio::time::Instant::now() + JOIN_RETRY > deadline {
+            anyhow::bail!("could not join the cluster within {JOIN_DEADLINE:?}: {last}");
+        }
+        tokio::time::sleep(JOIN_RETRY).await;
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -259,12 +425,40 @@ impl Node {
             }
         }
         self.consensus.shutdown().await?;
+        if let Some((token, serving)) = self.raft_serving {
+            token.cancel();
+            match tokio::time::timeout(DRAIN_DEADLINE, serving).await {
+                Ok(joined) => joined?.context("serve Raft")?,
+                Err(_) => warn!("Raft service did not stop within the drain deadline"),
+            }
+        }
         info!("stopped");
         Ok(())
     }
 }
 
 /// Draws the deployment's cluster id (API.md terms) the first time a store is served; backups carry it.
+/// Gives the store a cluster id if it has none and starts pruning old tombstones: what backups need.
+async fn prepare_backups(
+    store: &Arc<dyn QueueStore>,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let fresh = store.clone();
+    tokio::task::spawn_blocking(move || ensure_cluster_id(&*fresh))
+        .await?
+        .context("store the cluster id")?;
+    spawn_tombstone_pruning(
+        store,
+        clock,
+        config.backup.tombstone_retention,
+        stop.clone(),
+    );
+    Ok(())
+}
+
+/// Stores a fresh cluster id unless the store has one (backups name their source cluster with it).
 fn ensure_cluster_id(store: &dyn QueueStore) -> doq_storage::Result<()> {
     if doq_storage::cluster_id(store)?.is_some() {
         return Ok(());
@@ -374,7 +568,23 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{check_mode, constant_time_eq};
+
+    #[test]
+    fn a_node_directory_keeps_its_consensus_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("node-0");
+        check_mode(&node, "raft").unwrap();
+        check_mode(&node, "raft").unwrap();
+        let refused = check_mode(&node, "single").unwrap_err().to_string();
+        assert!(refused.contains("consensus = raft"), "{refused}");
+        // A store from before the mode file existed was single-mode.
+        let old = dir.path().join("node-1");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join(doq_storage::MARKER_FILE), "redb\n").unwrap();
+        assert!(check_mode(&old, "raft").is_err());
+        check_mode(&old, "single").unwrap();
+    }
 
     #[test]
     fn token_compare_needs_every_byte() {

@@ -16,3 +16,9 @@ pub mod ext {
 
 /// The encoded file descriptor set of both packages, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("doq_descriptor");
+
+/// The internal node-to-node service `doq.cluster.v1.Cluster` (Raft RPCs, forwarding); not a public API.
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+pub mod cluster {
+    tonic::include_proto!("doq.cluster.v1");
+}

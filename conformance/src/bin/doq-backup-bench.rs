@@ -138,10 +138,6 @@ fn peak_rss_mb() -> u64 {
 }
 
 fn open(backend: &str, dir: &Path) -> anyhow::Result<Arc<dyn QueueStore>> {
-    #[allow(
-        clippy::needless_update,
-        reason = "per-backend tuning fields added to StoreOptions keep their defaults"
-    )]
     let options = StoreOptions {
         sync: false,
         cache_bytes: 64 << 20,

@@ -84,7 +84,7 @@ async fn reject_all(h: &Harness, q: &str, table: Vec<Bad>) {
 
 /// What bad input must not change: the queue's info and the engine digest.
 async fn snapshot(h: &Harness, c: &Client, q: &str) -> (Value, u64) {
-    (info(c, q).await, h.digest())
+    (info(c, q).await, h.digest().await)
 }
 
 /// A delayed queue with one ready and one leased message; returns `(ready_id, leased_id)`.

@@ -48,7 +48,7 @@ pub async fn restart_recovery(h: &Harness) {
         }
         ack_ok(&c, q, &ids[0]).await;
         check_counts(&c, q, 7, 2).await;
-        (ids, h.digest())
+        (ids, h.digest().await)
     };
     info!("--- graceful restart");
     {
@@ -80,7 +80,11 @@ pub async fn restart_recovery(h: &Harness) {
 async fn recovered(h: &Harness, c: &Client, q: &str, ids: &[String], digest: u64) {
     info!("--- durable: same digest, every acknowledged message back, leases kept");
     {
-        assert_eq!(h.digest(), digest, "the digest changed across a restart");
+        assert_eq!(
+            h.digest().await,
+            digest,
+            "the digest changed across a restart"
+        );
         check_counts(c, q, 7, 2).await;
         for (i, id) in ids.iter().enumerate().skip(1) {
             check_got(c, q, id, &format!("r-{i}")).await;
@@ -141,9 +145,13 @@ async fn recovered(h: &Harness, c: &Client, q: &str, ids: &[String], digest: u64
     }
     info!("--- the acks are durable too");
     {
-        let digest = h.digest();
+        let digest = h.digest().await;
         h.restart().await;
-        assert_eq!(h.digest(), digest, "the digest changed across a restart");
+        assert_eq!(
+            h.digest().await,
+            digest,
+            "the digest changed across a restart"
+        );
         check_counts(c, q, 0, 0).await;
         check_empty(&dequeue(c, q, false).await, q);
     }

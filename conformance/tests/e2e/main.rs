@@ -12,6 +12,7 @@
 )]
 mod backup;
 mod cli;
+mod cluster;
 mod crash;
 mod grpc;
 mod quickstart;

@@ -41,4 +41,12 @@ matrix! {
     redb_single => (Backend::Redb, Mode::Single),
     rocksdb_single => (Backend::RocksDb, Mode::Single),
     sled_single => (Backend::Sled, Mode::Single),
+    memory_raft1 => (Backend::Memory, Mode::Raft1),
+    redb_raft1 => (Backend::Redb, Mode::Raft1),
+    rocksdb_raft1 => (Backend::RocksDb, Mode::Raft1),
+    sled_raft1 => (Backend::Sled, Mode::Raft1),
+    memory_raft3 => (Backend::Memory, Mode::Raft3),
+    redb_raft3 => (Backend::Redb, Mode::Raft3),
+    rocksdb_raft3 => (Backend::RocksDb, Mode::Raft3),
+    sled_raft3 => (Backend::Sled, Mode::Raft3),
 }

@@ -58,6 +58,7 @@ async fn start_tls_node(dir: &std::path::Path) -> Node {
     let listeners = Listeners {
         http: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         grpc: Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        raft: None,
     };
     server::start(config, listeners, Deps::default())
         .await

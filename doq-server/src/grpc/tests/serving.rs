@@ -184,6 +184,7 @@ async fn the_node_serves_grpc_on_its_own_listener_and_stops_cleanly() {
     let listeners = Listeners {
         http: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         grpc: Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        raft: None,
     };
     let node = server::start(config, listeners, Deps::default())
         .await

@@ -1,0 +1,205 @@
+//! `LogAdapter`: openraft's log storage over doq-storage's [`LogStore`], the `log` and `raft` keyspaces of
+//! the node's own database. Entries are JSON (a command inside is one base64 string, see `types.rs`).
+//! Every call runs the blocking store on tokio's blocking pool, and `append` writes a whole batch of
+//! entries with one `LogStore::append`, so openraft's batched appends cost one fsync (group commit).
+#![allow(
+    clippy::result_large_err,
+    reason = "openraft's traits fix the error type; boxing it here would only unbox it again"
+)]
+
+use std::{
+    fmt::Debug,
+    ops::{Bound, RangeBounds},
+    sync::Arc,
+};
+
+use doq_storage::{LogMeta, LogStore};
+use openraft::{
+    storage::{LogFlushed, RaftLogStorage},
+    AnyError, Entry, LogId, LogState, OptionalSend, RaftLogReader, StorageError, StorageIOError,
+    Vote,
+};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::types::TypeConfig;
+
+type StorageResult<T> = Result<T, StorageError<u64>>;
+
+/// The Raft log of one node. Cheap to clone: clones share the store.
+#[derive(Clone, Debug)]
+pub(crate) struct LogAdapter {
+    log: Arc<dyn LogStore>,
+}
+
+impl LogAdapter {
+    /// Wraps the node's log view.
+    pub(crate) fn new(log: Arc<dyn LogStore>) -> Self {
+        Self { log }
+    }
+
+    /// Runs `f` on the store off the async workers.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + 'static,
+        fail: fn(AnyError) -> StorageIOError<u64>,
+    ) -> StorageResult<T> {
+        let log = self.log.clone();
+        match tokio::task::spawn_blocking(move || f(&*log)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(fail(AnyError::new(&e)).into()),
+            Err(e) => Err(fail(AnyError::new(&e)).into()),
+        }
+    }
+
+    async fn load<T: DeserializeOwned>(
+        &self,
+        key: LogMeta,
+        fail: fn(AnyError) -> StorageIOError<u64>,
+    ) -> StorageResult<Option<T>> {
+        let raw = self.blocking(move |log| log.load(key), fail).await?;
+        match raw {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| fail(AnyError::new(&e)).into()),
+        }
+    }
+
+    async fn save<T: Serialize>(
+        &self,
+        key: LogMeta,
+        value: &T,
+        fail: fn(AnyError) -> StorageIOError<u64>,
+    ) -> StorageResult<()> {
+        let bytes = serde_json::to_vec(value).map_err(|e| fail(AnyError::new(&e)))?;
+        self.blocking(move |log| log.save(key, &bytes), fail).await
+    }
+}
+
+fn decode_entry(bytes: &[u8]) -> StorageResult<Entry<TypeConfig>> {
+    serde_json::from_slice(bytes).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
+}
+
+impl RaftLogReader<TypeConfig> for LogAdapter {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(s) => *s,
+            Bound::Excluded(s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(e) => e.saturating_add(1),
+            Bound::Excluded(e) => *e,
+            Bound::Unbounded => u64::MAX,
+        };
+        let raw = self
+            .blocking(move |log| log.read(start..end), StorageIOError::read_logs)
+            .await?;
+        raw.iter().map(|(_, bytes)| decode_entry(bytes)).collect()
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogAdapter {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let last_purged_log_id: Option<LogId<u64>> = self
+            .load(LogMeta::LastPurged, StorageIOError::read_logs)
+            .await?;
+        let last = self
+            .blocking(
+                |log| match log.last_index()? {
+                    Some(i) => log.read(i..i.saturating_add(1)),
+                    None => Ok(Vec::new()),
+                },
+                StorageIOError::read_logs,
+            )
+            .await?;
+        let last_log_id = match last.first() {
+            Some((_, bytes)) => Some(decode_entry(bytes)?.log_id),
+            None => last_purged_log_id,
+        };
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> StorageResult<()> {
+        self.save(LogMeta::Vote, vote, StorageIOError::write_vote)
+            .await
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<u64>>> {
+        self.load(LogMeta::Vote, StorageIOError::read_vote).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> StorageResult<()> {
+        self.save(LogMeta::Committed, &committed, StorageIOError::write_logs)
+            .await
+    }
+
+    async fn read_committed(&mut self) -> StorageResult<Option<LogId<u64>>> {
+        Ok(self
+            .load::<Option<LogId<u64>>>(LogMeta::Committed, StorageIOError::read_logs)
+            .await?
+            .flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = Vec::new();
+        for entry in entries {
+            let bytes = serde_json::to_vec(&entry)
+                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+            batch.push((entry.log_id.index, bytes));
+        }
+        // One store call for the whole batch: one atomic write, one fsync.
+        let log = self.log.clone();
+        let written = tokio::task::spawn_blocking(move || log.append(&batch)).await;
+        match written {
+            Ok(Ok(())) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(StorageIOError::write_logs(AnyError::new(&e)).into())
+            }
+            Err(e) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(StorageIOError::write_logs(AnyError::new(&e)).into())
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
+        self.blocking(
+            move |log| log.truncate(log_id.index),
+            StorageIOError::write_logs,
+        )
+        .await
+    }
+
+    async fn purge(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
+        // Record the purged id (with its term) first: a crash in between leaves a log that starts later
+        // than recorded, never earlier (LogMeta::LastPurged).
+        self.save(LogMeta::LastPurged, &log_id, StorageIOError::write_logs)
+            .await?;
+        self.blocking(
+            move |log| log.purge(log_id.index),
+            StorageIOError::write_logs,
+        )
+        .await
+    }
+}

@@ -1,0 +1,597 @@
+//! `RaftNode` (`consensus = raft`): the [`Consensus`] of a node in a Raft cluster, on openraft. Modules:
+//! `types` (openraft's type config), `codec` (commands and outcomes as bytes), `log_store` (the Raft log on
+//! the node's `LogStore`), `state_machine` (the `Applier` with the Raft log id in its applied marker),
+//! `snapshot`, `network` and `service` (cluster.proto, client and server). openraft's types stay in here:
+//! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
+mod codec;
+mod log_store;
+mod network;
+mod service;
+mod snapshot;
+mod state_machine;
+#[cfg(test)]
+mod tests;
+mod types;
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use doq_api::{Clock, Command, Engine, Error, Reply, Result, Stamped};
+use doq_proto::cluster::cluster_server::ClusterServer;
+use doq_storage::{Source, Stores};
+use openraft::{
+    error::{ClientWriteError, RaftError},
+    ChangeMembers, Config, Raft, ServerState, SnapshotPolicy,
+};
+use tokio::sync::watch;
+use tracing::info;
+
+pub use service::ClusterService;
+
+use self::{
+    log_store::LogAdapter,
+    network::{MembershipChange, NetworkFactory, Peer},
+    state_machine::{Marker, StateMachine},
+    types::{node_id, DoqNode, Request, TypeConfig},
+};
+use crate::{
+    applier::Applier,
+    consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role},
+    view::{Shared, StateView},
+};
+
+/// The pause before a leader retries a ReadIndex round that did not reach a quorum.
+const READ_RETRY: Duration = Duration::from_millis(20);
+
+/// How long a join may take: the new node must catch up before it is promoted.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Settings of a Raft node (config keys `cluster.*` and `raft.*`).
+#[derive(Clone, Debug)]
+pub struct RaftOptions {
+    /// `cluster.node_id`.
+    pub node_id: String,
+    /// The Raft address peers reach this node at (`raft.advertise_address`, else `raft.address`).
+    pub advertise_addr: String,
+    /// `raft.heartbeat_interval_ms`.
+    pub heartbeat_ms: u64,
+    /// `raft.election_timeout_ms`: timeouts are drawn from [t, 2t).
+    pub election_timeout_ms: u64,
+    /// `raft.apply_timeout`: how long a write waits for its commit.
+    pub apply_timeout: Duration,
+    /// `raft.snapshot_threshold`: log entries between snapshots.
+    pub snapshot_threshold: u64,
+    /// `cluster.secret`: presented on, and required of, every node-to-node call when not empty.
+    pub secret: String,
+}
+
+impl Default for RaftOptions {
+    fn default() -> Self {
+        Self {
+            node_id: "node-0".into(),
+            advertise_addr: "127.0.0.1:9000".into(),
+            heartbeat_ms: 200,
+            election_timeout_ms: 1000,
+            apply_timeout: Duration::from_secs(5),
+            snapshot_threshold: 8192,
+            secret: String::new(),
+        }
+    }
+}
+
+/// What the node and its cluster service share.
+pub(crate) struct Inner {
+    raft: Raft<TypeConfig>,
+    id: u64,
+    options: RaftOptions,
+    view: StateView,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode")
+            .field("node_id", &self.options.node_id)
+            .field("raft_id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A node of a Raft cluster. Serve [`RaftNode::service`] on `raft.address`, then [`RaftNode::bootstrap`]
+/// a new cluster or ask a member to add this node (`POST /API/v1/cluster/join`).
+#[derive(Debug)]
+pub struct RaftNode {
+    inner: Arc<Inner>,
+}
+
+fn unavailable(what: impl std::fmt::Display) -> Error {
+    Error::Unavailable(format!("no leader available: {what}"))
+}
+
+fn timed_out() -> Error {
+    Error::Unavailable(
+        "commit not confirmed within timeout; the write may have been applied".into(),
+    )
+}
+
+impl RaftNode {
+    /// Recovers the engine from `stores.queues`, opens the Raft log in `stores.log` and starts Raft.
+    /// The node neither bootstraps nor joins by itself.
+    pub async fn open(stores: Stores, clock: Arc<dyn Clock>, options: RaftOptions) -> Result<Self> {
+        let (view, log, sm) = recover(stores, clock).await?;
+        let config = Config {
+            cluster_name: "doq".into(),
+            heartbeat_interval: options.heartbeat_ms,
+            election_timeout_min: options.election_timeout_ms,
+            election_timeout_max: options.election_timeout_ms.saturating_mul(2),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_threshold.max(1)),
+            max_in_snapshot_log_to_keep: options.snapshot_threshold.min(1000),
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| Error::Internal(format!("raft config: {e}")))?;
+        let id = node_id(&options.node_id);
+        info!(node_id = %options.node_id, raft_id = id, "raft node recovered");
+        let raft = Raft::new(
+            id,
+            Arc::new(config),
+            NetworkFactory::new(options.secret.clone()),
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| Error::Internal(format!("start raft: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                raft,
+                id,
+                options,
+                view,
+            }),
+        })
+    }
+
+    /// The tonic service to serve on `raft.address`.
+    pub fn service(&self) -> ClusterServer<ClusterService> {
+        ClusterServer::new(ClusterService::new(self.inner.clone()))
+            .max_decoding_message_size(network::MAX_MESSAGE)
+            .max_encoding_message_size(network::MAX_MESSAGE)
+    }
+
+    /// Whether this node has no Raft state at all: never voted, no log, nothing applied (an empty data
+    /// directory, or a `memory` store after a restart).
+    pub async fn is_pristine(&self) -> Result<bool> {
+        let initialized = self
+            .inner
+            .raft
+            .is_initialized()
+            .await
+            .map_err(unavailable)?;
+        let m = self.inner.raft.metrics().borrow().clone();
+        Ok(!initialized && m.vote.leader_id().term == 0 && m.last_log_index.is_none())
+    }
+
+    /// Starts a new cluster with this node as its only voter. Only for a pristine node.
+    pub async fn bootstrap(&self) -> Result<()> {
+        let me = DoqNode {
+            name: self.inner.options.node_id.clone(),
+            addr: self.inner.options.advertise_addr.clone(),
+        };
+        let members = std::collections::BTreeMap::from([(self.inner.id, me)]);
+        self.inner
+            .raft
+            .initialize(members)
+            .await
+            .map_err(|e| Error::Internal(format!("bootstrap: {e}")))?;
+        info!(node_id = %self.inner.options.node_id, "bootstrapped a one-voter cluster");
+        Ok(())
+    }
+
+    /// Waits until this node knows a leader (and, with `leader_only`, is it).
+    pub async fn wait_for_leader(&self, timeout: Duration, leader_only: bool) -> Result<()> {
+        let me = self.inner.id;
+        self.inner
+            .raft
+            .wait(Some(timeout))
+            .metrics(
+                |m| match m.current_leader {
+                    Some(l) => !leader_only || l == me,
+                    None => false,
+                },
+                "leader known",
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Unavailable(format!("no leader within {timeout:?}: {e}")))
+    }
+
+    /// Waits until this node's own membership config lists it as a voter (after a join, the leader
+    /// answers once the promotion is committed; this node learns it from the next append).
+    pub async fn wait_voter(&self, timeout: Duration) -> Result<()> {
+        let me = self.inner.id;
+        self.inner
+            .raft
+            .wait(Some(timeout))
+            .metrics(
+                |m| {
+                    m.current_leader.is_some()
+                        && m.membership_config
+                            .membership()
+                            .voter_ids()
+                            .any(|v| v == me)
+                },
+                "voter",
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Unavailable(format!("not a voter within {timeout:?}: {e}")))
+    }
+
+    /// Waits until this node has applied at least `index`.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<()> {
+        self.inner
+            .raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "applied")
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Unavailable(format!("not applied within {timeout:?}: {e}")))
+    }
+
+    /// Asks openraft to start an election now instead of waiting out the timeout (tests elect a given
+    /// node at once this way).
+    pub async fn trigger_election(&self) -> Result<()> {
+        self.inner.raft.trigger().elect().await.map_err(unavailable)
+    }
+
+    /// Builds a snapshot now (and lets openraft purge the log behind it).
+    pub async fn trigger_snapshot(&self) -> Result<()> {
+        self.inner
+            .raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The index of the last snapshot this node built or installed, and the first index still in its
+    /// log (for tests of compaction).
+    pub fn snapshot_index(&self) -> Option<u64> {
+        self.inner.raft.metrics().borrow().snapshot.map(|l| l.index)
+    }
+
+    /// The last log index this node has purged.
+    pub fn purged_index(&self) -> Option<u64> {
+        self.inner.raft.metrics().borrow().purged.map(|l| l.index)
+    }
+}
+
+/// Rebuilds the engine from the store and wraps both views for openraft.
+pub(crate) async fn recover(
+    stores: Stores,
+    clock: Arc<dyn Clock>,
+) -> Result<(StateView, LogAdapter, StateMachine)> {
+    let queues = stores.queues.clone();
+    let (engine, applied) = tokio::task::spawn_blocking(move || {
+        let engine = Engine::rebuild(&Source(&*queues))?;
+        let applied = queues.applied().map_err(Error::from)?;
+        Ok::<_, Error>((engine, applied))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("recovery task: {e}")))??;
+    let marker = Marker::decode(applied.as_ref())?;
+    let (changed, _) = watch::channel(0);
+    let shared = Arc::new(Shared {
+        engine: RwLock::new(engine),
+        store: stores.queues.clone(),
+        clock,
+        changed,
+    });
+    let view = StateView {
+        shared: shared.clone(),
+    };
+    let applier = Applier::new(shared, applied.as_ref().map_or(0, |a| a.index));
+    Ok((
+        view,
+        LogAdapter::new(stores.log),
+        StateMachine::new(applier, marker),
+    ))
+}
+
+impl Inner {
+    /// The leader, waiting for one to be elected until `apply_timeout`. A leader that is no longer in the
+    /// membership (it just removed itself and steps down) does not count.
+    async fn leader(&self) -> Result<(u64, DoqNode)> {
+        let m = self
+            .raft
+            .wait(Some(self.options.apply_timeout))
+            .metrics(
+                |m| {
+                    m.current_leader
+                        .is_some_and(|l| m.membership_config.membership().get_node(&l).is_some())
+                },
+                "leader known",
+            )
+            .await
+            .map_err(|_| unavailable("no leader elected"))?;
+        let leader = m
+            .current_leader
+            .ok_or_else(|| unavailable("no leader elected"))?;
+        let node = m
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .cloned()
+            .ok_or_else(|| unavailable("the leader is not in this node's membership"))?;
+        Ok((leader, node))
+    }
+
+    fn peer(&self, id: u64, node: &DoqNode) -> Peer {
+        Peer::new(id, node, &self.options.secret)
+    }
+
+    /// Stamps and commits `cmd` if this node leads; never forwards (the receiving end of `Forward`).
+    pub(crate) async fn propose_local(&self, command: Command) -> Result<Reply> {
+        let last_now = self.view.with_engine(Engine::last_now)?;
+        let stamped = Stamped {
+            now: self.view.now().max(last_now),
+            seed: rand::random(),
+            command,
+        };
+        match self.raft.client_write(Request(stamped)).await {
+            Ok(resp) => resp
+                .data
+                .0
+                .unwrap_or_else(|| Err(Error::Internal("a command entry answered nothing".into()))),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                Err(unavailable("this node lost the leadership; retry"))
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(Error::Internal(format!("membership error on a write: {e}")))
+            }
+            Err(RaftError::Fatal(e)) => Err(unavailable(format!("raft stopped: {e}"))),
+        }
+    }
+
+    async fn propose(&self, command: Command) -> Result<Reply> {
+        let (leader, node) = self.leader().await?;
+        if leader == self.id {
+            self.propose_local(command).await
+        } else {
+            self.peer(leader, &node)
+                .forward(&command, self.options.apply_timeout)
+                .await
+        }
+    }
+
+    /// ReadIndex on the leader: confirms leadership with a quorum and waits until applied. A quorum
+    /// round can miss under load (a heartbeat reply later than its deadline), so it is retried while
+    /// this node still leads, for up to `apply_timeout`.
+    pub(crate) async fn read_index_local(&self) -> Result<Option<u64>> {
+        let deadline = tokio::time::Instant::now() + self.options.apply_timeout;
+        loop {
+            match self.raft.ensure_linearizable().await {
+                Ok(l) => return Ok(l.map(|l| l.index)),
+                Err(e) => {
+                    let leads = self.raft.metrics().borrow().current_leader == Some(self.id);
+                    if !leads || tokio::time::Instant::now() + READ_RETRY > deadline {
+                        return Err(unavailable(e));
+                    }
+                    tokio::time::sleep(READ_RETRY).await;
+                }
+            }
+        }
+    }
+
+    async fn read_barrier(&self) -> Result<()> {
+        let (leader, node) = self.leader().await?;
+        if leader == self.id {
+            return self.read_index_local().await.map(|_| ());
+        }
+        let index = self
+            .peer(leader, &node)
+            .read_index(self.options.apply_timeout)
+            .await?;
+        if let Some(index) = index {
+            self.raft
+                .wait(Some(self.options.apply_timeout))
+                .applied_index_at_least(Some(index), "read index")
+                .await
+                .map_err(|_| timed_out())?;
+        }
+        Ok(())
+    }
+
+    /// Applies a membership change on the leader (the receiving end of `ChangeMembership`).
+    pub(crate) async fn change_local(&self, change: MembershipChange) -> Result<()> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader != Some(self.id) {
+            return Err(unavailable("this node is not the leader; retry"));
+        }
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        match change {
+            MembershipChange::Add { name, addr } => {
+                let id = node_id(&name);
+                let node = DoqNode {
+                    name: name.clone(),
+                    addr: addr.clone(),
+                };
+                let current = membership.get_node(&id).cloned();
+                if current.as_ref() == Some(&node) && voters.contains(&id) {
+                    return Ok(());
+                }
+                // DOQ: if only the address matches a member, that member is removed first.
+                let same_addr: Vec<u64> = membership
+                    .nodes()
+                    .filter(|(other, n)| **other != id && n.addr == addr)
+                    .map(|(other, _)| *other)
+                    .collect();
+                for other in same_addr {
+                    self.remove(other, &voters).await?;
+                }
+                match current {
+                    Some(old) if old != node => {
+                        self.membership(ChangeMembers::SetNodes([(id, node)].into()), true)
+                            .await?;
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.raft
+                            .add_learner(id, node, true)
+                            .await
+                            .map_err(|e| membership_error(&e))?;
+                    }
+                }
+                self.membership(ChangeMembers::AddVoterIds([id].into()), true)
+                    .await?;
+                info!(node = %name, %addr, "node joined as a voter");
+                Ok(())
+            }
+            MembershipChange::Remove { name } => {
+                let id = node_id(&name);
+                if membership.get_node(&id).is_none() {
+                    return Ok(());
+                }
+                self.remove(id, &voters).await?;
+                info!(node = %name, "node removed");
+                Ok(())
+            }
+        }
+    }
+
+    async fn remove(&self, id: u64, voters: &BTreeSet<u64>) -> Result<()> {
+        if voters.contains(&id) {
+            if voters.len() == 1 {
+                return Err(Error::MembershipRefused(
+                    "cannot remove the last voter".into(),
+                ));
+            }
+            self.membership(ChangeMembers::RemoveVoters([id].into()), false)
+                .await
+        } else {
+            self.membership(ChangeMembers::RemoveNodes([id].into()), false)
+                .await
+        }
+    }
+
+    async fn membership(&self, change: ChangeMembers<u64, DoqNode>, retain: bool) -> Result<()> {
+        self.raft
+            .change_membership(change, retain)
+            .await
+            .map(|_| ())
+            .map_err(|e| membership_error(&e))
+    }
+
+    async fn change(&self, change: MembershipChange) -> Result<()> {
+        let (leader, node) = self.leader().await?;
+        if leader == self.id {
+            self.change_local(change).await
+        } else {
+            self.peer(leader, &node)
+                .change_membership(&change, JOIN_TIMEOUT)
+                .await
+        }
+    }
+}
+
+fn membership_error(e: &RaftError<u64, ClientWriteError<u64, DoqNode>>) -> Error {
+    match e {
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
+            Error::MembershipRefused(c.to_string())
+        }
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+            unavailable("this node lost the leadership; retry")
+        }
+        RaftError::Fatal(f) => unavailable(format!("raft stopped: {f}")),
+    }
+}
+
+#[async_trait]
+impl Consensus for RaftNode {
+    async fn propose(&self, cmd: Command) -> Result<Reply> {
+        tokio::time::timeout(self.inner.options.apply_timeout, self.inner.propose(cmd))
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
+    }
+
+    async fn read_barrier(&self) -> Result<()> {
+        tokio::time::timeout(self.inner.options.apply_timeout, self.inner.read_barrier())
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
+    }
+
+    fn view(&self) -> StateView {
+        self.inner.view.clone()
+    }
+
+    fn status(&self) -> ClusterStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let mut members: Vec<Member> = membership
+            .nodes()
+            .map(|(id, n)| Member {
+                id: n.name.clone(),
+                addr: n.addr.clone(),
+                voter: voters.contains(id),
+            })
+            .collect();
+        members.sort_by(|a, b| b.voter.cmp(&a.voter).then_with(|| a.id.cmp(&b.id)));
+        let leader = m.current_leader.and_then(|l| membership.get_node(&l));
+        let role = match m.state {
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Shutdown,
+        };
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        ClusterStatus {
+            node_id: self.inner.options.node_id.clone(),
+            role,
+            leader_id: leader.map(|n| n.name.clone()),
+            leader_addr: leader.map(|n| n.addr.clone()),
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            // openraft 0.9 publishes no commit index; applied is the commit index a node has acted on.
+            commit_index: applied,
+            last_applied: applied,
+            members,
+            storage_backend: self.inner.view.backend().to_string(),
+        }
+    }
+
+    async fn add_node(&self, node: NodeInfo) -> Result<()> {
+        let change = MembershipChange::Add {
+            name: node.id,
+            addr: node.addr,
+        };
+        tokio::time::timeout(JOIN_TIMEOUT, self.inner.change(change))
+            .await
+            .unwrap_or_else(|_| Err(unavailable("the join did not finish in time")))
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<()> {
+        let change = MembershipChange::Remove { name: id.into() };
+        tokio::time::timeout(JOIN_TIMEOUT, self.inner.change(change))
+            .await
+            .unwrap_or_else(|_| Err(unavailable("the leave did not finish in time")))
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.inner
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| Error::Internal(format!("stop raft: {e}")))?;
+        let store = self.inner.view.shared.store.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| Error::Internal(format!("flush task: {e}")))?
+            .map_err(Error::from)
+    }
+}

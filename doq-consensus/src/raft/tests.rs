@@ -1,0 +1,281 @@
+//! Raft nodes in one process over real loopback gRPC: openraft's storage suite on our adapters, then a
+//! three-node cluster (join, forwarding, secret, failover, restart, snapshot install by a late joiner).
+use std::{path::Path, sync::Arc, time::Duration};
+
+use doq_api::{
+    Body, Command, Group, ManualClock, Metadata, NewMessage, Priority, QueueKind, QueueName,
+    QueueSettings, Reply, Timestamp,
+};
+use doq_storage::StoreOptions;
+use tempfile::TempDir;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+
+use super::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn stores(dir: &Path) -> Stores {
+    doq_storage::open_stores(
+        "redb",
+        dir,
+        &StoreOptions {
+            sync: true,
+            cache_bytes: 1 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+struct SuiteBuilder;
+
+impl openraft::testing::StoreBuilder<TypeConfig, LogAdapter, StateMachine, TempDir>
+    for SuiteBuilder
+{
+    async fn build(
+        &self,
+    ) -> std::result::Result<(TempDir, LogAdapter, StateMachine), openraft::StorageError<u64>> {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp(0)));
+        let (_, log, sm) = recover(stores(dir.path()), clock).await.unwrap();
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite_passes_on_redb() {
+    openraft::testing::Suite::test_all(SuiteBuilder).unwrap();
+}
+
+struct TestNode {
+    node: Arc<RaftNode>,
+    name: String,
+    addr: String,
+    stop: Option<oneshot::Sender<()>>,
+    serving: Option<JoinHandle<()>>,
+}
+
+impl TestNode {
+    async fn start(name: &str, dir: &Path, addr: Option<&str>, clock: &ManualClock) -> Self {
+        let listener = TcpListener::bind(addr.unwrap_or("127.0.0.1:0"))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let options = RaftOptions {
+            node_id: name.into(),
+            advertise_addr: addr.clone(),
+            heartbeat_ms: 50,
+            election_timeout_ms: 500,
+            apply_timeout: Duration::from_secs(5),
+            snapshot_threshold: 20,
+            secret: "s3cret".into(),
+        };
+        let node = Arc::new(
+            RaftNode::open(stores(dir), Arc::new(clock.clone()), options)
+                .await
+                .unwrap(),
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service = node.service();
+        let serving = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Self {
+            node,
+            name: name.into(),
+            addr,
+            stop: Some(stop),
+            serving: Some(serving),
+        }
+    }
+
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            id: self.name.clone(),
+            addr: self.addr.clone(),
+        }
+    }
+
+    async fn stop(mut self) {
+        self.node.shutdown().await.unwrap();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            let _ = serving.await;
+        }
+    }
+
+    fn applied(&self) -> u64 {
+        self.node.status().last_applied
+    }
+}
+
+fn queue() -> QueueName {
+    QueueName::new("jobs").unwrap()
+}
+
+fn enqueue(n: usize) -> Command {
+    Command::Enqueue {
+        queue: queue(),
+        items: vec![NewMessage {
+            id: None,
+            group: Group::new("default"),
+            priority: Priority(1),
+            body: Body {
+                content: format!("m{n}"),
+                metadata: Metadata::new(),
+            },
+        }],
+    }
+}
+
+/// Waits until every node has applied what `leader` has, then checks they agree on the digest.
+async fn converge(leader: &TestNode, nodes: &[&TestNode]) -> u64 {
+    let target = leader.applied();
+    let digest = leader.node.view().digest().unwrap();
+    for n in nodes {
+        n.node.wait_applied(target, WAIT).await.unwrap();
+        assert_eq!(
+            n.node.view().digest().unwrap(),
+            digest,
+            "{} diverged",
+            n.name
+        );
+    }
+    digest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
+    let dirs: Vec<TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let clock = ManualClock::new(Timestamp(1_800_000_000_000));
+    let n0 = TestNode::start("n0", dirs[0].path(), None, &clock).await;
+    assert!(n0.node.is_pristine().await.unwrap());
+    n0.node.bootstrap().await.unwrap();
+    n0.node.wait_for_leader(WAIT, true).await.unwrap();
+    let n1 = TestNode::start("n1", dirs[1].path(), None, &clock).await;
+    let n2 = TestNode::start("n2", dirs[2].path(), None, &clock).await;
+    n0.node.add_node(n1.info()).await.unwrap();
+    // Joining through a follower is forwarded to the leader.
+    n1.node.add_node(n2.info()).await.unwrap();
+    n0.node.add_node(n2.info()).await.unwrap(); // the same id and address again: a no-op
+    let status = n2.node.status();
+    assert_eq!(status.members.len(), 3);
+    assert!(status.members.iter().all(|m| m.voter));
+    assert_eq!(status.leader_id.as_deref(), Some("n0"));
+
+    // Writes through a follower are forwarded; every replica applies the same state.
+    let created = n2
+        .node
+        .propose(Command::CreateQueue {
+            name: queue(),
+            kind: QueueKind::Delayed,
+            settings: QueueSettings {
+                strategy: None,
+                max_unacked: 0,
+                ack_timeout: 60,
+                max_deliveries: 0,
+                dead_letter: None,
+            },
+        })
+        .await;
+    assert_eq!(created, Ok(Reply::QueueCreated));
+    let nodes = [&n0, &n1, &n2];
+    for i in 0..30 {
+        let reply = nodes[i % 3].node.propose(enqueue(i)).await.unwrap();
+        assert!(matches!(reply, Reply::Enqueued(_)));
+    }
+    // A follower's linearizable read sees every acknowledged write.
+    n1.node.read_barrier().await.unwrap();
+    assert_eq!(n1.node.view().stats(&queue(), 10).unwrap().total, 30);
+    converge(&n0, &nodes).await;
+    let Reply::Dequeued(got) = n1
+        .node
+        .propose(Command::Dequeue {
+            queue: queue(),
+            ack: true,
+            max: 1,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("dequeue answered something else")
+    };
+    assert_eq!(got[0].body.content, "m0");
+
+    // A call without the cluster secret is refused.
+    let intruder = Peer::new(
+        n0.node.inner.id,
+        &DoqNode {
+            name: "n0".into(),
+            addr: n0.addr.clone(),
+        },
+        "wrong",
+    );
+    let refused = intruder.forward(&enqueue(99), Duration::from_secs(2)).await;
+    assert!(matches!(refused, Err(Error::Unavailable(_))), "{refused:?}");
+
+    // Leaving: the last voter cannot go; an unknown id is a no-op.
+    n0.node.remove_node("nobody").await.unwrap();
+
+    // Compaction: a snapshot, a purged log, and a late joiner that can only catch up by installing it.
+    for i in 30..60 {
+        n0.node.propose(enqueue(i)).await.unwrap();
+    }
+    n0.node.trigger_snapshot().await.unwrap();
+    n0.node
+        .inner
+        .raft
+        .wait(Some(WAIT))
+        .metrics(|m| m.purged.is_some_and(|p| p.index > 10), "log purged")
+        .await
+        .unwrap();
+    let n3 = TestNode::start("n3", dirs[3].path(), None, &clock).await;
+    n0.node.add_node(n3.info()).await.unwrap();
+    converge(&n0, &[&n3]).await;
+    assert!(
+        n3.node.snapshot_index().is_some(),
+        "the late joiner installed a snapshot"
+    );
+    assert_eq!(n3.node.view().stats(&queue(), 10).unwrap().total, 59);
+    n0.node.remove_node("n3").await.unwrap();
+    n3.stop().await;
+
+    // Failover: stop the leader; the others elect a new one and keep accepting writes.
+    let n0_addr = n0.addr.clone();
+    n0.stop().await;
+    n1.node.wait_for_leader(WAIT, false).await.unwrap();
+    let mut leader = None;
+    for _ in 0..100 {
+        let l = n1.node.status().leader_id;
+        if l.as_deref().is_some_and(|l| l != "n0") {
+            leader = l;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let leader = leader.expect("a new leader");
+    for i in 60..70 {
+        n2.node.propose(enqueue(i)).await.unwrap();
+    }
+    // The old leader restarts on its data, never bootstraps again, and catches up.
+    let n0 = TestNode::start("n0", dirs[0].path(), Some(&n0_addr), &clock).await;
+    assert!(!n0.node.is_pristine().await.unwrap());
+    let (new_leader, others) = if leader == "n1" {
+        (&n1, [&n0, &n2])
+    } else {
+        (&n2, [&n0, &n1])
+    };
+    converge(new_leader, &others).await;
+    assert_eq!(n0.node.view().stats(&queue(), 10).unwrap().total, 69);
+    n0.stop().await;
+    n1.stop().await;
+    n2.stop().await;
+}
