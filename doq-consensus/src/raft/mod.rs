@@ -95,6 +95,9 @@ pub(crate) struct Inner {
     id: u64,
     options: RaftOptions,
     view: StateView,
+    /// The connection forwarded calls use, kept while the leader stays the same: a channel per call
+    /// would pay a TCP and HTTP/2 handshake on every forwarded write.
+    leader_peer: std::sync::Mutex<Option<(u64, DoqNode, Peer)>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -156,6 +159,7 @@ impl RaftNode {
                 id,
                 options,
                 view,
+                leader_peer: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -336,8 +340,20 @@ impl Inner {
         Ok((leader, node))
     }
 
+    /// A client of `node`, reusing the cached one while the leader is unchanged.
     fn peer(&self, id: u64, node: &DoqNode) -> Peer {
-        Peer::new(id, node, &self.options.secret)
+        let mut cached = self
+            .leader_peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cid, cnode, peer)) = cached.as_ref() {
+            if *cid == id && cnode == node {
+                return peer.clone();
+            }
+        }
+        let peer = Peer::new(id, node, &self.options.secret);
+        *cached = Some((id, node.clone(), peer.clone()));
+        peer
     }
 
     /// Stamps and commits `cmd` if this node leads; never forwards (the receiving end of `Forward`).
