@@ -12,7 +12,7 @@ use axum::{
 };
 use doq_api::Clock;
 use doq_consensus::{Consensus, RaftNode, RaftOptions, SingleNode, SingleOptions, SystemClock};
-use doq_storage::{QueueStore, Stores};
+use doq_storage::{QueueStore, StoreOptions, Stores};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
@@ -146,7 +146,9 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         let listener = listeners
             .raft
             .context("consensus = raft needs a raft listener")?;
-        let stores = open_stores(&config).await?;
+        // No per-write sync: the Raft log flushes itself after each write (`flush_log`), and the
+        // state machine's commits ride on it.
+        let stores = open_stores_with(&config, false).await?;
         if config.storage.sync == "never" {
             warn!("storage.sync = never: acknowledged writes may be lost on a crash, and Raft's guarantees with them");
             spawn_periodic_flush(stores.queues.clone(), stop.clone());
@@ -289,9 +291,17 @@ fn check_mode(dir: &std::path::Path, mode: &str) -> anyhow::Result<()> {
 
 /// Opens both views of the configured store in the node directory.
 async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    open_stores_with(config, config.storage.sync == "always").await
+}
+
+/// [`open_stores`] with the per-write `sync` given.
+async fn open_stores_with(config: &Config, sync: bool) -> anyhow::Result<Stores> {
     let dir = config.node_dir();
     check_mode(&dir, &config.consensus)?;
-    let options = config.store_options()?;
+    let options = StoreOptions {
+        sync,
+        ..config.store_options()?
+    };
     let backend = config.storage.backend.clone();
     let shown = dir.display().to_string();
     tokio::task::spawn_blocking(move || doq_storage::open_stores(&backend, &dir, &options))
@@ -329,6 +339,7 @@ async fn start_raft(
         apply_timeout: Duration::from_secs(config.raft.apply_timeout),
         snapshot_threshold: config.raft.snapshot_threshold,
         secret: config.cluster.secret.clone(),
+        flush_log: config.storage.sync == "always",
     };
     let node = Arc::new(RaftNode::open(stores, clock, options).await?);
     let token = CancellationToken::new();

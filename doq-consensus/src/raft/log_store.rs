@@ -13,7 +13,7 @@ use std::{
     sync::Arc,
 };
 
-use doq_storage::{LogMeta, LogStore};
+use doq_storage::{LogMeta, LogStore, QueueStore};
 use openraft::{
     storage::{LogFlushed, RaftLogStorage},
     AnyError, Entry, LogId, LogState, OptionalSend, RaftLogReader, StorageError, StorageIOError,
@@ -29,16 +29,41 @@ type StorageResult<T> = Result<T, StorageError<u64>>;
 #[derive(Clone, Debug)]
 pub(crate) struct LogAdapter {
     log: Arc<dyn LogStore>,
+    /// When set, flushed after every log write (the store itself does not sync each write).
+    flush: Option<Arc<dyn QueueStore>>,
 }
 
 impl LogAdapter {
-    /// Wraps the node's log view.
-    pub(crate) fn new(log: Arc<dyn LogStore>) -> Self {
-        Self { log }
+    /// Wraps the node's log view; with `flush`, every log write is followed by `flush()` on that view of
+    /// the same database.
+    pub(crate) fn new(log: Arc<dyn LogStore>, flush: Option<Arc<dyn QueueStore>>) -> Self {
+        Self { log, flush }
     }
 
-    /// Runs `f` on the store off the async workers.
+    /// Runs `f` on the store off the async workers (a write: flushed afterwards when configured).
     async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + 'static,
+        fail: fn(AnyError) -> StorageIOError<u64>,
+    ) -> StorageResult<T> {
+        let log = self.log.clone();
+        let flush = self.flush.clone();
+        let work = move || -> Result<T, doq_storage::Error> {
+            let out = f(&*log)?;
+            if let Some(store) = flush {
+                store.flush()?;
+            }
+            Ok(out)
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(fail(AnyError::new(&e)).into()),
+            Err(e) => Err(fail(AnyError::new(&e)).into()),
+        }
+    }
+
+    /// Runs a read on the store off the async workers.
+    async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + 'static,
         fail: fn(AnyError) -> StorageIOError<u64>,
@@ -56,7 +81,7 @@ impl LogAdapter {
         key: LogMeta,
         fail: fn(AnyError) -> StorageIOError<u64>,
     ) -> StorageResult<Option<T>> {
-        let raw = self.blocking(move |log| log.load(key), fail).await?;
+        let raw = self.read(move |log| log.load(key), fail).await?;
         match raw {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
@@ -96,7 +121,7 @@ impl RaftLogReader<TypeConfig> for LogAdapter {
             Bound::Unbounded => u64::MAX,
         };
         let raw = self
-            .blocking(move |log| log.read(start..end), StorageIOError::read_logs)
+            .read(move |log| log.read(start..end), StorageIOError::read_logs)
             .await?;
         raw.iter().map(|(_, bytes)| decode_entry(bytes)).collect()
     }
@@ -110,7 +135,7 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
             .load(LogMeta::LastPurged, StorageIOError::read_logs)
             .await?;
         let last = self
-            .blocking(
+            .read(
                 |log| match log.last_index()? {
                     Some(i) => log.read(i..i.saturating_add(1)),
                     None => Ok(Vec::new()),
@@ -166,7 +191,15 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
         }
         // One store call for the whole batch: one atomic write, one fsync.
         let log = self.log.clone();
-        let written = tokio::task::spawn_blocking(move || log.append(&batch)).await;
+        let flush = self.flush.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            log.append(&batch)?;
+            match flush {
+                Some(store) => store.flush(),
+                None => Ok(()),
+            }
+        })
+        .await;
         match written {
             Ok(Ok(())) => {
                 callback.log_io_completed(Ok(()));
@@ -193,7 +226,8 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
 
     async fn purge(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
         // Record the purged id (with its term) first: a crash in between leaves a log that starts later
-        // than recorded, never earlier (LogMeta::LastPurged).
+        // than recorded, never earlier (LogMeta::LastPurged). With `flush`, saving it also makes every
+        // state-machine commit so far durable, so nothing purged is still needed for replay.
         self.save(LogMeta::LastPurged, &log_id, StorageIOError::write_logs)
             .await?;
         self.blocking(

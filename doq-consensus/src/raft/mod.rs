@@ -67,6 +67,11 @@ pub struct RaftOptions {
     pub snapshot_threshold: u64,
     /// `cluster.secret`: presented on, and required of, every node-to-node call when not empty.
     pub secret: String,
+    /// Flush the store after every Raft log write. Set it when the store was opened without per-write
+    /// sync (`storage.sync = always` in a cluster): the log is then durable before openraft counts it,
+    /// and state-machine commits need no fsync of their own. Leave it off for a store that syncs each
+    /// write itself, or for `storage.sync = never`.
+    pub flush_log: bool,
 }
 
 impl Default for RaftOptions {
@@ -79,6 +84,7 @@ impl Default for RaftOptions {
             apply_timeout: Duration::from_secs(5),
             snapshot_threshold: 8192,
             secret: String::new(),
+            flush_log: false,
         }
     }
 }
@@ -89,6 +95,9 @@ pub(crate) struct Inner {
     id: u64,
     options: RaftOptions,
     view: StateView,
+    /// The connection forwarded calls use, kept while the leader stays the same: a channel per call
+    /// would pay a TCP and HTTP/2 handshake on every forwarded write.
+    leader_peer: std::sync::Mutex<Option<(u64, DoqNode, Peer)>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -121,7 +130,7 @@ impl RaftNode {
     /// Recovers the engine from `stores.queues`, opens the Raft log in `stores.log` and starts Raft.
     /// The node neither bootstraps nor joins by itself.
     pub async fn open(stores: Stores, clock: Arc<dyn Clock>, options: RaftOptions) -> Result<Self> {
-        let (view, log, sm) = recover(stores, clock).await?;
+        let (view, log, sm) = recover(stores, clock, options.flush_log).await?;
         let config = Config {
             cluster_name: "doq".into(),
             heartbeat_interval: options.heartbeat_ms,
@@ -150,6 +159,7 @@ impl RaftNode {
                 id,
                 options,
                 view,
+                leader_peer: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -273,6 +283,7 @@ impl RaftNode {
 pub(crate) async fn recover(
     stores: Stores,
     clock: Arc<dyn Clock>,
+    flush_log: bool,
 ) -> Result<(StateView, LogAdapter, StateMachine)> {
     let queues = stores.queues.clone();
     let (engine, applied) = tokio::task::spawn_blocking(move || {
@@ -296,7 +307,7 @@ pub(crate) async fn recover(
     let applier = Applier::new(shared, applied.as_ref().map_or(0, |a| a.index));
     Ok((
         view,
-        LogAdapter::new(stores.log),
+        LogAdapter::new(stores.log, flush_log.then(|| stores.queues.clone())),
         StateMachine::new(applier, marker),
     ))
 }
@@ -329,8 +340,20 @@ impl Inner {
         Ok((leader, node))
     }
 
+    /// A client of `node`, reusing the cached one while the leader is unchanged.
     fn peer(&self, id: u64, node: &DoqNode) -> Peer {
-        Peer::new(id, node, &self.options.secret)
+        let mut cached = self
+            .leader_peer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cid, cnode, peer)) = cached.as_ref() {
+            if *cid == id && cnode == node {
+                return peer.clone();
+            }
+        }
+        let peer = Peer::new(id, node, &self.options.secret);
+        *cached = Some((id, node.clone(), peer.clone()));
+        peer
     }
 
     /// Stamps and commits `cmd` if this node leads; never forwards (the receiving end of `Forward`).

@@ -134,3 +134,127 @@ pub(crate) fn install_batch(
     batch.set_applied(applied);
     Ok(batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use doq_api::{
+        Body, Command, Engine, Group, Metadata, NewMessage, Priority, QueueKind, QueueName,
+        QueueSettings, Stamped, Strategy, Timestamp,
+    };
+    use doq_storage::{MemoryStore, Source, Staged};
+
+    use super::*;
+
+    /// A store with a fair queue, a few messages in two groups and one lease.
+    fn filled() -> (MemoryStore, u64) {
+        let store = MemoryStore::new();
+        let mut engine = Engine::rebuild(&Source(&store)).unwrap();
+        let q = QueueName::new("fair").unwrap();
+        let mut commands = vec![Command::CreateQueue {
+            name: q.clone(),
+            kind: QueueKind::Fair,
+            settings: QueueSettings {
+                strategy: Some(Strategy::RoundRobin),
+                max_unacked: 0,
+                ack_timeout: 60,
+                max_deliveries: 0,
+                dead_letter: None,
+            },
+        }];
+        for i in 0..6 {
+            commands.push(Command::Enqueue {
+                queue: q.clone(),
+                items: vec![NewMessage {
+                    id: None,
+                    group: Group::new(if i % 2 == 0 { "a.x" } else { "b" }),
+                    priority: Priority(1),
+                    body: Body {
+                        content: format!("m{i}"),
+                        metadata: Metadata::new(),
+                    },
+                }],
+            });
+        }
+        commands.push(Command::Dequeue {
+            queue: q,
+            ack: false,
+            max: 1,
+        });
+        for (i, command) in commands.into_iter().enumerate() {
+            let mut batch = WriteBatch::new();
+            let stamped = Stamped {
+                now: Timestamp(1_800_000_000_000),
+                seed: 7,
+                command,
+            };
+            let index = i as u64 + 1;
+            engine
+                .apply(index, &stamped, &mut Staged::new(&mut batch, &store))
+                .unwrap();
+            batch.set_applied(Applied {
+                index,
+                data: Vec::new(),
+            });
+            store.commit(batch).unwrap();
+        }
+        (store, engine.digest())
+    }
+
+    #[test]
+    fn a_snapshot_installs_the_same_state_over_anything() {
+        let (source, digest) = filled();
+        let bytes = build(&source).unwrap();
+        // Install over a store that already holds other state: it must be replaced, not merged.
+        let (target, _) = filled();
+        let target = Arc::new(target);
+        let existing = target.queues().unwrap();
+        let batch = install_batch(
+            &bytes,
+            &existing,
+            Applied {
+                index: 42,
+                data: vec![1],
+            },
+        )
+        .unwrap();
+        target.commit(batch).unwrap();
+        assert_eq!(Engine::rebuild(&Source(&*target)).unwrap().digest(), digest);
+        assert_eq!(target.applied().unwrap().map(|a| a.index), Some(42));
+        let empty = MemoryStore::new();
+        target
+            .commit(
+                install_batch(
+                    &build(&empty).unwrap(),
+                    &target.queues().unwrap(),
+                    Applied::default(),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        assert!(
+            target.queues().unwrap().is_empty(),
+            "an empty snapshot empties the store"
+        );
+    }
+
+    #[test]
+    fn damaged_snapshots_are_refused_whole() {
+        let (source, _) = filled();
+        let bytes = build(&source).unwrap();
+        for cut in [0, 4, 8, 9, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                install_batch(&bytes[..cut], &[], Applied::default()).is_err(),
+                "a snapshot cut at {cut} of {} bytes",
+                bytes.len()
+            );
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(install_batch(&extra, &[], Applied::default()).is_err());
+        let mut flipped = bytes;
+        flipped[8] = 0x7f; // the first record's kind
+        assert!(install_batch(&flipped, &[], Applied::default()).is_err());
+    }
+}

@@ -15,12 +15,12 @@ use super::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn stores(dir: &Path) -> Stores {
+fn stores(dir: &Path, sync: bool) -> Stores {
     doq_storage::open_stores(
         "redb",
         dir,
         &StoreOptions {
-            sync: true,
+            sync,
             cache_bytes: 1 << 20,
             ..Default::default()
         },
@@ -38,7 +38,9 @@ impl openraft::testing::StoreBuilder<TypeConfig, LogAdapter, StateMachine, TempD
     ) -> std::result::Result<(TempDir, LogAdapter, StateMachine), openraft::StorageError<u64>> {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(Timestamp(0)));
-        let (_, log, sm) = recover(stores(dir.path()), clock).await.unwrap();
+        let (_, log, sm) = recover(stores(dir.path(), true), clock, false)
+            .await
+            .unwrap();
         Ok((dir, log, sm))
     }
 }
@@ -70,9 +72,11 @@ impl TestNode {
             apply_timeout: Duration::from_secs(5),
             snapshot_threshold: 20,
             secret: "s3cret".into(),
+            // As the server runs a cluster: no per-write sync, the log flushed instead.
+            flush_log: true,
         };
         let node = Arc::new(
-            RaftNode::open(stores(dir), Arc::new(clock.clone()), options)
+            RaftNode::open(stores(dir, false), Arc::new(clock.clone()), options)
                 .await
                 .unwrap(),
         );
