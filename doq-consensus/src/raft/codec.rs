@@ -129,6 +129,11 @@ impl Writer {
         self.u64(h.version);
         self.body(b);
     }
+    /// Length-prefixed raw bytes.
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.len(b.len());
+        self.0.extend_from_slice(b);
+    }
     /// The engine counters.
     pub(crate) fn counters(&mut self, c: &Counters) {
         self.u64(c.last_now.0);
@@ -573,6 +578,11 @@ impl<'a> Reader<'a> {
             version: self.u64()?,
         };
         Ok((header, self.body()?))
+    }
+    /// Length-prefixed raw bytes written by [`Writer::bytes`].
+    pub(crate) fn bytes(&mut self) -> Result<Vec<u8>> {
+        let n = self.len()?;
+        Ok(self.take(n)?.to_vec())
     }
     /// Counters written by [`Writer::counters`].
     pub(crate) fn counters(&mut self) -> Result<Counters> {

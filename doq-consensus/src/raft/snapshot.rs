@@ -1,12 +1,14 @@
 //! Raft snapshots of the replicated state: every queue record, round-robin tree node, message (header with
-//! its lease, and body) and the engine counters, read through the `QueueStore` API, in a simple framed
+//! its lease, and body), the engine counters, and what backups need (the `meta` values for the restore
+//! state, cluster id and tombstone horizon, and the `tombstones` and `staging` keyspaces, copied as raw
+//! entries), read through the `QueueStore` API, in a simple framed
 //! stream: the magic `DOQSNAP1`, then frames `kind: u8 | len: u32 LE | payload` (payloads in `codec`'s
 //! layout) and a final `END` frame with the record count. Installing one is a single `WriteBatch` that
 //! deletes every local queue's range and writes the snapshot's records, so a crash leaves the old state or
 //! the new one. Today: the whole snapshot is held in memory; it moves to the backup record format
 //! (API.md §8.2) once `export`/`import` land.
 use doq_api::{Counters, Error, QueueRecord, Result};
-use doq_storage::{Applied, QueueStore, WriteBatch};
+use doq_storage::{Applied, MetaKey, Op, QueueStore, Space, WriteBatch};
 
 use super::codec::{bad, Reader, Writer};
 
@@ -15,9 +17,22 @@ const COUNTERS: u8 = 1;
 const QUEUE: u8 = 2;
 const GROUP: u8 = 3;
 const MESSAGE: u8 = 4;
+const META: u8 = 5;
+const RAW: u8 = 6;
 const END: u8 = 0xff;
 /// Headers read per `scan_headers` call while building.
 const PAGE: usize = 1024;
+/// Above every key of the raw keyspaces (all fixed-width and shorter than this).
+const KEY_MAX: [u8; 32] = [0xff; 32];
+
+/// The `meta` values a snapshot carries, by their tag in the stream.
+const METAS: [(u8, MetaKey); 3] = [
+    (0, MetaKey::BackupState),
+    (1, MetaKey::ClusterId),
+    (2, MetaKey::TombstoneHorizon),
+];
+/// The raw keyspaces a snapshot carries, by their tag in the stream.
+const SPACES: [(u8, Space); 2] = [(0, Space::Tombstones), (1, Space::Staging)];
 
 fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) -> Result<()> {
     let len = u32::try_from(payload.len())
@@ -70,6 +85,38 @@ pub(crate) fn build(store: &dyn QueueStore) -> Result<Vec<u8>> {
             }
         }
     }
+    for (tag, key) in METAS {
+        if let Some(value) = store.meta(key).map_err(Error::from)? {
+            let mut w = Writer::new();
+            w.bytes(&[tag]);
+            w.bytes(&value);
+            frame(&mut out, META, &w.0)?;
+            records += 1;
+        }
+    }
+    for (tag, space) in SPACES {
+        let mut lo = Vec::new();
+        loop {
+            let page = store
+                .scan(space, &lo, &KEY_MAX, PAGE)
+                .map_err(Error::from)?;
+            let full = page.len() >= PAGE;
+            for (key, value) in page {
+                let mut w = Writer::new();
+                w.bytes(&[tag]);
+                w.bytes(&key);
+                w.bytes(&value);
+                frame(&mut out, RAW, &w.0)?;
+                records += 1;
+                // The next page starts just after this key.
+                lo = key;
+                lo.push(0);
+            }
+            if !full {
+                break;
+            }
+        }
+    }
     frame(&mut out, END, &records.to_le_bytes())?;
     Ok(out)
 }
@@ -88,6 +135,22 @@ pub(crate) fn install_batch(
     for q in existing {
         batch.delete_queue(q.id);
     }
+    for (_, space) in SPACES {
+        batch.push(Op::DeleteRange {
+            space,
+            lo: Vec::new(),
+            hi: KEY_MAX.to_vec(),
+        });
+    }
+    // Values the snapshot lacks go back to "none": an empty restore state, a horizon of 0.
+    batch.push(Op::PutMeta {
+        key: MetaKey::BackupState,
+        value: Vec::new(),
+    });
+    batch.push(Op::PutMeta {
+        key: MetaKey::TombstoneHorizon,
+        value: 0u64.to_be_bytes().to_vec(),
+    });
     let mut counters = Counters::default();
     let mut records: u64 = 0;
     let mut ended = false;
@@ -122,6 +185,31 @@ pub(crate) fn install_batch(
                 let (h, b) = r.message()?;
                 batch.put_message(h, b);
             }
+            META => {
+                let tag = single_byte(&r.bytes()?)?;
+                let key = METAS
+                    .iter()
+                    .find(|(t, _)| *t == tag)
+                    .map(|(_, k)| *k)
+                    .ok_or_else(|| bad(&format!("snapshot meta tag {tag}")))?;
+                batch.push(Op::PutMeta {
+                    key,
+                    value: r.bytes()?,
+                });
+            }
+            RAW => {
+                let tag = single_byte(&r.bytes()?)?;
+                let space = SPACES
+                    .iter()
+                    .find(|(t, _)| *t == tag)
+                    .map(|(_, s)| *s)
+                    .ok_or_else(|| bad(&format!("snapshot keyspace tag {tag}")))?;
+                batch.push(Op::Put {
+                    space,
+                    key: r.bytes()?,
+                    value: r.bytes()?,
+                });
+            }
             k => return Err(bad(&format!("snapshot record kind {k}"))),
         }
         r.end()?;
@@ -133,6 +221,14 @@ pub(crate) fn install_batch(
     batch.put_counters(counters);
     batch.set_applied(applied);
     Ok(batch)
+}
+
+/// The one byte a tag field holds.
+fn single_byte(b: &[u8]) -> Result<u8> {
+    match b {
+        [t] => Ok(*t),
+        _ => Err(bad("snapshot tag")),
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +296,97 @@ mod tests {
             store.commit(batch).unwrap();
         }
         (store, engine.digest())
+    }
+
+    /// Applies `command` as command `index` to `engine` over `store`.
+    fn run(engine: &mut Engine, store: &MemoryStore, index: u64, command: Command) {
+        let mut batch = WriteBatch::new();
+        let stamped = Stamped {
+            now: Timestamp(1_800_000_000_000 + index),
+            seed: 7,
+            command,
+        };
+        engine
+            .apply(index, &stamped, &mut Staged::new(&mut batch, store))
+            .unwrap();
+        batch.set_applied(Applied {
+            index,
+            data: Vec::new(),
+        });
+        store.commit(batch).unwrap();
+    }
+
+    fn raw(store: &MemoryStore, space: Space) -> Vec<(Vec<u8>, Vec<u8>)> {
+        store.scan(space, &[], &KEY_MAX, usize::MAX).unwrap()
+    }
+
+    #[test]
+    fn a_snapshot_carries_tombstones_staged_restores_and_backup_meta() {
+        let (source, _) = filled();
+        let mut engine = Engine::rebuild(&Source(&source)).unwrap();
+        let q = QueueName::new("fair").unwrap();
+        let first = source
+            .scan_headers(source.queues().unwrap()[0].id, None, 1)
+            .unwrap()[0]
+            .id;
+        // A deletion leaves a tombstone; a staged chunk and the cluster id are backup state too.
+        run(
+            &mut engine,
+            &source,
+            100,
+            Command::Delete {
+                queue: q.clone(),
+                id: first,
+            },
+        );
+        run(
+            &mut engine,
+            &source,
+            101,
+            Command::StageImport {
+                restore: 9,
+                items: vec![doq_api::ImportItem::QueueDeleted { name: q }],
+            },
+        );
+        let mut batch = WriteBatch::new();
+        batch.set_cluster_id("cluster-a");
+        source.commit(batch).unwrap();
+        assert!(!raw(&source, Space::Tombstones).is_empty());
+        assert!(!raw(&source, Space::Staging).is_empty());
+
+        // The target has its own, different backup state, which the snapshot must replace.
+        let target = MemoryStore::new();
+        let mut batch = WriteBatch::new();
+        batch.set_cluster_id("cluster-b");
+        batch.push(Op::Put {
+            space: Space::Tombstones,
+            key: vec![0; 12],
+            value: Vec::new(),
+        });
+        target.commit(batch).unwrap();
+
+        let installed = install_batch(
+            &build(&source).unwrap(),
+            &target.queues().unwrap(),
+            Applied::default(),
+        )
+        .unwrap();
+        target.commit(installed).unwrap();
+        for space in [Space::Tombstones, Space::Staging] {
+            assert_eq!(raw(&target, space), raw(&source, space), "{space:?}");
+        }
+        assert_eq!(
+            doq_storage::cluster_id(&target).unwrap().as_deref(),
+            Some("cluster-a")
+        );
+        assert_eq!(
+            doq_storage::backup_state(&target).unwrap(),
+            doq_storage::backup_state(&source).unwrap()
+        );
+        assert_eq!(
+            Engine::rebuild(&Source(&target)).unwrap().digest(),
+            engine.digest()
+        );
     }
 
     #[test]
