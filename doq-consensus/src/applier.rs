@@ -17,6 +17,8 @@ pub(crate) struct Applier {
     /// Set when a failed commit could not be undone by a rebuild: memory may differ from disk, so
     /// every later command is refused until a restart replays the store.
     broken: Option<Error>,
+    /// Whether the store is known to hold a cluster id, so the check reads the store once, not per run.
+    has_cluster_id: bool,
 }
 
 impl Applier {
@@ -26,6 +28,7 @@ impl Applier {
             shared,
             applied,
             broken: None,
+            has_cluster_id: false,
         }
     }
 
@@ -76,11 +79,21 @@ impl Applier {
         let mut batch = WriteBatch::new();
         let mut replies = Vec::with_capacity(entries.len());
         let mut failure = None;
+        // A replicated deployment's cluster id (what backups name their source with) must be the same on
+        // every replica, so it comes from the log: the leader's stamp on the first command.
+        if !self.has_cluster_id {
+            self.has_cluster_id = doq_storage::cluster_id(store)?.is_some();
+        }
+        let mut needs_cluster_id = !self.has_cluster_id;
         for (index, cmd) in entries {
             let Some(cmd) = cmd else {
                 replies.push(None);
                 continue;
             };
+            if needs_cluster_id {
+                batch.set_cluster_id(&format!("{:016x}-{:016x}", cmd.seed, cmd.now.0));
+                needs_cluster_id = false;
+            }
             let reply = engine.apply(*index, cmd, &mut Staged::new(&mut batch, store));
             if let Err(e @ (Error::Storage { .. } | Error::Internal(_))) = &reply {
                 failure = Some(e.clone());
@@ -98,6 +111,7 @@ impl Applier {
         match committed {
             Ok(()) => {
                 self.applied = last;
+                self.has_cluster_id |= !needs_cluster_id;
                 drop(engine);
                 self.shared.changed.send_modify(|v| *v = v.wrapping_add(1));
                 Ok(replies)

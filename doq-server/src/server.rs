@@ -153,7 +153,13 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             warn!("storage.sync = never: acknowledged writes may be lost on a crash, and Raft's guarantees with them");
             spawn_periodic_flush(stores.queues.clone(), stop.clone());
         }
-        prepare_backups(&stores.queues, &config, clock.clone(), &stop).await?;
+        // The cluster id of a raft deployment comes from its log (see the applier), never from a node.
+        spawn_tombstone_pruning(
+            &stores.queues,
+            clock.clone(),
+            config.backup.tombstone_retention,
+            stop.clone(),
+        );
         let (node, raft_addr, raft_serving) = start_raft(&config, listener, stores, clock).await?;
         raft_parts = Some((raft_addr, raft_serving));
         node

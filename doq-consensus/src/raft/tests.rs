@@ -140,16 +140,28 @@ fn enqueue(n: usize) -> Command {
     }
 }
 
-/// Waits until every node has applied what `leader` has, then checks they agree on the digest.
+/// Waits until every node has applied what `leader` has, then checks they agree on the digest and on the
+/// cluster id (which backups carry, so an incremental from any node continues a full one from another).
 async fn converge(leader: &TestNode, nodes: &[&TestNode]) -> u64 {
     let target = leader.applied();
     let digest = leader.node.view().digest().unwrap();
+    let cluster_id = doq_storage::cluster_id(&*leader.node.view().store()).unwrap();
+    assert!(
+        cluster_id.is_some(),
+        "the first command sets the cluster id"
+    );
     for n in nodes {
         n.node.wait_applied(target, WAIT).await.unwrap();
         assert_eq!(
             n.node.view().digest().unwrap(),
             digest,
             "{} diverged",
+            n.name
+        );
+        assert_eq!(
+            doq_storage::cluster_id(&*n.node.view().store()).unwrap(),
+            cluster_id,
+            "{} has another cluster id",
             n.name
         );
     }
