@@ -111,6 +111,8 @@ struct Ledger {
     unanswered: BTreeSet<String>,
     /// Acknowledged after the kill.
     acked_after_kill: usize,
+    /// When the first write sent after the kill was acknowledged (failover time = this - the kill).
+    first_ack_after_kill: Option<Instant>,
 }
 
 async fn writer(
@@ -129,6 +131,8 @@ async fn writer(
         let n = next.fetch_add(1, Ordering::SeqCst);
         let content = format!("{q}-{n}");
         let client = &clients[n % clients.len()];
+        // Only a write sent after the kill can time the failover: earlier ones may be answered late.
+        let sent_after_kill = killed.load(Ordering::SeqCst) == 1;
         let got = client
             .post(
                 &messages(&q),
@@ -137,7 +141,11 @@ async fn writer(
             .await;
         let backoff = {
             let mut l = ledger.lock().unwrap();
-            record(&mut l, &got, content, &killed, &reached)
+            let backoff = record(&mut l, &got, content, &killed, &reached);
+            if sent_after_kill && got.0 == 200 {
+                l.first_ack_after_kill.get_or_insert_with(Instant::now);
+            }
+            backoff
         };
         if backoff {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -282,6 +290,7 @@ async fn three_processes_fail_over_without_losing_acknowledged_writes() {
         .expect("the writers never reached the kill point");
     let mut victim = nodes[leader_index].take().unwrap();
     victim.kill9();
+    let killed_at = Instant::now();
     killed.store(1, Ordering::SeqCst);
     info!(%old_leader, "SIGKILL sent to the leader");
     let survivor = &clients[(leader_index + 1) % 3];
@@ -298,6 +307,9 @@ async fn three_processes_fail_over_without_losing_acknowledged_writes() {
         acked = ledger.acked.len(),
         after_kill = ledger.acked_after_kill,
         unanswered = ledger.unanswered.len(),
+        failover_ms = ledger
+            .first_ack_after_kill
+            .map(|t| t.duration_since(killed_at).as_millis()),
         "load finished"
     );
     assert!(
