@@ -92,15 +92,8 @@ impl Writer {
     pub(crate) fn queue_record(&mut self, r: &QueueRecord) {
         self.u32(r.id.0);
         self.name(&r.name);
-        self.u8(match r.kind {
-            QueueKind::Delayed => 0,
-            QueueKind::Fair => 1,
-        });
-        self.strategy(r.settings.strategy);
-        self.u32(r.settings.max_unacked);
-        self.u32(r.settings.ack_timeout);
-        self.u32(r.settings.max_deliveries);
-        self.opt(r.settings.dead_letter.as_ref(), Self::name);
+        self.kind(r.kind);
+        self.settings(&r.settings);
         self.u64(r.created_version);
         self.u64(r.version);
         self.u32(r.next_node);
@@ -177,6 +170,19 @@ impl Writer {
     fn name(&mut self, n: &QueueName) {
         self.str(n.as_str());
     }
+    fn kind(&mut self, k: QueueKind) {
+        self.u8(match k {
+            QueueKind::Delayed => 0,
+            QueueKind::Fair => 1,
+        });
+    }
+    fn settings(&mut self, s: &QueueSettings) {
+        self.strategy(s.strategy);
+        self.u32(s.max_unacked);
+        self.u32(s.ack_timeout);
+        self.u32(s.max_deliveries);
+        self.opt(s.dead_letter.as_ref(), Self::name);
+    }
     fn strategy(&mut self, s: Option<Strategy>) {
         self.u8(match s {
             None => 0,
@@ -210,15 +216,8 @@ impl Writer {
             } => {
                 self.u8(1);
                 self.name(name);
-                self.u8(match kind {
-                    QueueKind::Delayed => 0,
-                    QueueKind::Fair => 1,
-                });
-                self.strategy(settings.strategy);
-                self.u32(settings.max_unacked);
-                self.u32(settings.ack_timeout);
-                self.u32(settings.max_deliveries);
-                self.opt(settings.dead_letter.as_ref(), Self::name);
+                self.kind(*kind);
+                self.settings(settings);
             }
             Command::UpdateQueue { name, settings } => {
                 self.u8(2);
@@ -345,15 +344,8 @@ impl Writer {
             } => {
                 self.u8(2);
                 self.name(name);
-                self.u8(match kind {
-                    QueueKind::Delayed => 0,
-                    QueueKind::Fair => 1,
-                });
-                self.strategy(settings.strategy);
-                self.u32(settings.max_unacked);
-                self.u32(settings.ack_timeout);
-                self.u32(settings.max_deliveries);
-                self.opt(settings.dead_letter.as_ref(), Self::name);
+                self.kind(*kind);
+                self.settings(settings);
                 self.u64(*created_version);
             }
             ImportItem::Message {
@@ -526,24 +518,11 @@ impl<'a> Reader<'a> {
     }
     /// A queue record written by [`Writer::queue_record`].
     pub(crate) fn queue_record(&mut self) -> Result<QueueRecord> {
-        let id = QueueId(self.u32()?);
-        let name = self.name()?;
-        let kind = match self.u8()? {
-            0 => QueueKind::Delayed,
-            1 => QueueKind::Fair,
-            k => return Err(bad(&format!("queue kind {k}"))),
-        };
         Ok(QueueRecord {
-            id,
-            name,
-            kind,
-            settings: QueueSettings {
-                strategy: self.strategy()?,
-                max_unacked: self.u32()?,
-                ack_timeout: self.u32()?,
-                max_deliveries: self.u32()?,
-                dead_letter: self.opt(Self::name)?,
-            },
+            id: QueueId(self.u32()?),
+            name: self.name()?,
+            kind: self.kind()?,
+            settings: self.settings()?,
             created_version: self.u64()?,
             version: self.u64()?,
             next_node: self.u32()?,
@@ -659,6 +638,22 @@ impl<'a> Reader<'a> {
         let s = self.str()?;
         QueueName::new(&s).map_err(|_| bad(&format!("queue name {s:?}")))
     }
+    fn kind(&mut self) -> Result<QueueKind> {
+        match self.u8()? {
+            0 => Ok(QueueKind::Delayed),
+            1 => Ok(QueueKind::Fair),
+            k => Err(bad(&format!("queue kind {k}"))),
+        }
+    }
+    fn settings(&mut self) -> Result<QueueSettings> {
+        Ok(QueueSettings {
+            strategy: self.strategy()?,
+            max_unacked: self.u32()?,
+            ack_timeout: self.u32()?,
+            max_deliveries: self.u32()?,
+            dead_letter: self.opt(Self::name)?,
+        })
+    }
     fn strategy(&mut self) -> Result<Option<Strategy>> {
         match self.u8()? {
             0 => Ok(None),
@@ -695,18 +690,8 @@ impl<'a> Reader<'a> {
         Ok(match self.u8()? {
             1 => {
                 let name = self.name()?;
-                let kind = match self.u8()? {
-                    0 => QueueKind::Delayed,
-                    1 => QueueKind::Fair,
-                    k => return Err(bad(&format!("queue kind {k}"))),
-                };
-                let settings = QueueSettings {
-                    strategy: self.strategy()?,
-                    max_unacked: self.u32()?,
-                    ack_timeout: self.u32()?,
-                    max_deliveries: self.u32()?,
-                    dead_letter: self.opt(Self::name)?,
-                };
+                let kind = self.kind()?;
+                let settings = self.settings()?;
                 Command::CreateQueue {
                     name,
                     kind,
@@ -803,26 +788,12 @@ impl<'a> Reader<'a> {
     fn import_item(&mut self) -> Result<ImportItem> {
         Ok(match self.u8()? {
             1 => ImportItem::QueueDeleted { name: self.name()? },
-            2 => {
-                let name = self.name()?;
-                let kind = match self.u8()? {
-                    0 => QueueKind::Delayed,
-                    1 => QueueKind::Fair,
-                    k => return Err(bad(&format!("queue kind {k}"))),
-                };
-                ImportItem::Queue {
-                    name,
-                    kind,
-                    settings: QueueSettings {
-                        strategy: self.strategy()?,
-                        max_unacked: self.u32()?,
-                        ack_timeout: self.u32()?,
-                        max_deliveries: self.u32()?,
-                        dead_letter: self.opt(Self::name)?,
-                    },
-                    created_version: self.u64()?,
-                }
-            }
+            2 => ImportItem::Queue {
+                name: self.name()?,
+                kind: self.kind()?,
+                settings: self.settings()?,
+                created_version: self.u64()?,
+            },
             3 => ImportItem::Message {
                 queue: self.name()?,
                 id: MessageId(self.u64()?),
