@@ -323,6 +323,13 @@ impl SledStore {
             .map_err(|_| Error::backend_failed(BACKEND, "lock for read", "poisoned by a panic"))
     }
 
+    /// Runs `f` over the trees under the read half of the lock: one read path for the store's own reads
+    /// and for [`QueueStore::with_snapshot`].
+    fn view<T>(&self, f: impl FnOnce(&SledView<'_>) -> Result<T>) -> Result<T> {
+        let _read = self.read_lock()?;
+        f(&SledView { trees: &self.trees })
+    }
+
     /// Flushes after a write when the store syncs; call with the write lock held.
     fn sync_if_asked(&self) -> Result<()> {
         if self.sync {
@@ -386,38 +393,15 @@ impl QueueStore for SledStore {
     }
 
     fn applied(&self) -> Result<Option<Applied>> {
-        self.get(
-            &self.trees.meta,
-            &[MetaTag::Applied.key()],
-            "read applied marker",
-        )?
-        .map(|v| record::decode_applied(&v))
-        .transpose()
+        self.view(|v| v.applied())
     }
 
     fn counters(&self) -> Result<Option<Counters>> {
-        self.get(
-            &self.trees.meta,
-            &[MetaTag::Counters.key()],
-            "read counters",
-        )?
-        .map(|v| record::decode_counters(&v))
-        .transpose()
+        self.view(|v| v.counters())
     }
 
     fn queues(&self) -> Result<Vec<QueueRecord>> {
-        self.range(
-            &self.trees.queues,
-            (Bound::Unbounded, Bound::Unbounded),
-            usize::MAX,
-            "scan queues",
-        )?
-        .into_iter()
-        .map(|(k, v)| {
-            let q = keys::split_queue(&k).ok_or_else(|| Error::corrupt("queue key"))?;
-            record::decode_queue(q, &v)
-        })
-        .collect()
+        self.view(|v| v.queues())
     }
 
     fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>> {
@@ -442,24 +426,7 @@ impl QueueStore for SledStore {
         after: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<MessageHeader>> {
-        let (first, last) = keys::messages_of(q);
-        let after = after.map(|id| keys::message(q, id));
-        let lower = match &after {
-            Some(k) => Bound::Excluded(k.as_slice()),
-            None => Bound::Included(first.as_slice()),
-        };
-        self.range(
-            &self.trees.headers,
-            (lower, Bound::Included(&last)),
-            limit,
-            "scan headers",
-        )?
-        .into_iter()
-        .map(|(k, v)| {
-            let (q, id) = keys::split_message(&k).ok_or_else(|| Error::corrupt("header key"))?;
-            record::decode_header(q, id, &v)
-        })
-        .collect()
+        self.view(|v| v.scan_headers(q, after, limit))
     }
 
     fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
@@ -479,15 +446,11 @@ impl QueueStore for SledStore {
     }
 
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
-        self.get(&self.trees.bodies, &keys::message(q, id), "read body")?
-            .map(|v| record::decode_body(q, id, &v))
-            .transpose()
+        self.view(|v| v.get_body(q, id))
     }
 
     fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .get(&self.trees.meta, &[key.key()], "read meta")?
-            .map(|v| v.to_vec()))
+        self.view(|v| v.meta(key))
     }
 
     fn scan(
@@ -497,15 +460,13 @@ impl QueueStore for SledStore {
         hi: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let _read = self.read_lock()?;
-        SledView { trees: &self.trees }.scan(space, lo, hi, limit)
+        self.view(|v| v.scan(space, lo, hi, limit))
     }
 
     /// sled has no snapshots: the view holds the read half of the store lock, so commits wait until the
     /// export is done (see [`QueueStore::snapshot_blocks_commits`]).
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()> {
-        let _read = self.read_lock()?;
-        f(&SledView { trees: &self.trees })
+        self.view(|v| f(v))
     }
 
     fn snapshot_blocks_commits(&self) -> bool {
