@@ -263,23 +263,13 @@ impl RocksStore {
         limit: usize,
         op: &'static str,
     ) -> Result<Vec<Entry>> {
-        if limit == 0 || lo >= end {
-            return Ok(Vec::new());
-        }
-        let mut ro = ReadOptions::default();
-        ro.set_iterate_lower_bound(lo);
-        ro.set_iterate_upper_bound(end);
-        self.db
-            .iterator_cf_opt(self.cf(cf)?, ro, IteratorMode::From(lo, Direction::Forward))
-            .take(limit)
-            .map(|entry| entry.map_err(failed(op)))
-            .collect()
+        self.range_at(None, cf, lo, end, limit, op)
     }
 
-    /// Like [`RocksStore::range`], read from `snap`.
+    /// Like [`RocksStore::range`], read from `snap` when given.
     fn range_at(
         &self,
-        snap: &rocksdb::Snapshot<'_>,
+        snap: Option<&rocksdb::Snapshot<'_>>,
         cf: &'static str,
         lo: &[u8],
         end: &[u8],
@@ -289,13 +279,22 @@ impl RocksStore {
         if limit == 0 || lo >= end {
             return Ok(Vec::new());
         }
-        let mut ro = ReadOptions::default();
+        let mut ro = read_options(snap);
         ro.set_iterate_lower_bound(lo);
         ro.set_iterate_upper_bound(end);
-        snap.iterator_cf_opt(self.cf(cf)?, ro, IteratorMode::From(lo, Direction::Forward))
+        self.db
+            .iterator_cf_opt(self.cf(cf)?, ro, IteratorMode::From(lo, Direction::Forward))
             .take(limit)
             .map(|entry| entry.map_err(failed(op)))
             .collect()
+    }
+
+    /// A view of the latest committed state, for the store's own reads.
+    fn latest(&self) -> RocksSnapshot<'_> {
+        RocksSnapshot {
+            store: self,
+            snap: None,
+        }
     }
 
     fn purge_lock(&self) -> Result<MutexGuard<'_, ()>> {
@@ -335,27 +334,15 @@ impl QueueStore for RocksStore {
     }
 
     fn applied(&self) -> Result<Option<Applied>> {
-        self.get(META, &[MetaTag::Applied.key()], "read applied marker")?
-            .map(|v| record::decode_applied(&v))
-            .transpose()
+        self.latest().applied()
     }
 
     fn counters(&self) -> Result<Option<Counters>> {
-        self.get(META, &[MetaTag::Counters.key()], "read counters")?
-            .map(|v| record::decode_counters(&v))
-            .transpose()
+        self.latest().counters()
     }
 
     fn queues(&self) -> Result<Vec<QueueRecord>> {
-        let lo = keys::queue(QueueId(0));
-        let end = just_after(&keys::queue(QueueId(u32::MAX)));
-        self.range(QUEUES, &lo, &end, usize::MAX, "scan queues")?
-            .into_iter()
-            .map(|(k, v)| {
-                let q = keys::split_queue(&k).ok_or_else(|| Error::corrupt("queue key"))?;
-                record::decode_queue(q, &v)
-            })
-            .collect()
+        self.latest().queues()
     }
 
     fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>> {
@@ -375,19 +362,7 @@ impl QueueStore for RocksStore {
         after: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<MessageHeader>> {
-        let (first, last) = keys::messages_of(q);
-        let lo = match after {
-            Some(id) => just_after(&keys::message(q, id)),
-            None => first.to_vec(),
-        };
-        self.range(HEADERS, &lo, &just_after(&last), limit, "scan headers")?
-            .into_iter()
-            .map(|(k, v)| {
-                let (q, id) =
-                    keys::split_message(&k).ok_or_else(|| Error::corrupt("header key"))?;
-                record::decode_header(q, id, &v)
-            })
-            .collect()
+        self.latest().scan_headers(q, after, limit)
     }
 
     fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
@@ -413,13 +388,11 @@ impl QueueStore for RocksStore {
     }
 
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
-        self.get(BODIES, &keys::message(q, id), "read body")?
-            .map(|v| record::decode_body(q, id, &v))
-            .transpose()
+        self.latest().get_body(q, id)
     }
 
     fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
-        self.get(META, &[key.key()], "read meta")
+        self.latest().meta(key)
     }
 
     fn scan(
@@ -429,34 +402,41 @@ impl QueueStore for RocksStore {
         hi: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        Ok(self
-            .range(space_cf(space), lo, &just_after(hi), limit, "scan keyspace")?
-            .into_iter()
-            .map(|(k, v)| (k.into_vec(), v.into_vec()))
-            .collect())
+        self.latest().scan(space, lo, hi, limit)
     }
 
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()> {
         let snap = RocksSnapshot {
             store: self,
-            snap: self.db.snapshot(),
+            snap: Some(self.db.snapshot()),
         };
         f(&snap)
     }
 }
 
-/// A RocksDB snapshot: reads see the database as of its creation while commits go on.
+/// Reads of the store: at a RocksDB snapshot (the database as of its creation while commits go on), or
+/// without one at the latest committed state. One read path for the store and its exports.
 struct RocksSnapshot<'a> {
     store: &'a RocksStore,
-    snap: rocksdb::Snapshot<'a>,
+    snap: Option<rocksdb::Snapshot<'a>>,
 }
 
 impl RocksSnapshot<'_> {
     fn get(&self, cf: &'static str, key: &[u8], op: &'static str) -> Result<Option<Vec<u8>>> {
-        self.snap
-            .get_cf(self.store.cf(cf)?, key)
+        self.store
+            .db
+            .get_cf_opt(self.store.cf(cf)?, key, &read_options(self.snap.as_ref()))
             .map_err(failed(op))
     }
+}
+
+/// Read options that read at `snap`, or at the latest state without one.
+fn read_options(snap: Option<&rocksdb::Snapshot<'_>>) -> ReadOptions {
+    let mut ro = ReadOptions::default();
+    if let Some(snap) = snap {
+        ro.set_snapshot(snap);
+    }
+    ro
 }
 
 impl Snapshot for RocksSnapshot<'_> {
@@ -484,7 +464,14 @@ impl Snapshot for RocksSnapshot<'_> {
         let lo = keys::queue(QueueId(0));
         let end = just_after(&keys::queue(QueueId(u32::MAX)));
         self.store
-            .range_at(&self.snap, QUEUES, &lo, &end, usize::MAX, "scan queues")?
+            .range_at(
+                self.snap.as_ref(),
+                QUEUES,
+                &lo,
+                &end,
+                usize::MAX,
+                "scan queues",
+            )?
             .into_iter()
             .map(|(k, v)| {
                 let q = keys::split_queue(&k).ok_or_else(|| Error::corrupt("queue key"))?;
@@ -506,7 +493,7 @@ impl Snapshot for RocksSnapshot<'_> {
         };
         self.store
             .range_at(
-                &self.snap,
+                self.snap.as_ref(),
                 HEADERS,
                 &lo,
                 &just_after(&last),
@@ -538,7 +525,7 @@ impl Snapshot for RocksSnapshot<'_> {
         Ok(self
             .store
             .range_at(
-                &self.snap,
+                self.snap.as_ref(),
                 space_cf(space),
                 lo,
                 &just_after(hi),
