@@ -532,6 +532,15 @@ impl Config {
                 config.consensus = "raft".into();
             }
         }
+        if !config.cluster.service_name.is_empty() {
+            let Some(hostname) = crate::discovery::hostname(env) else {
+                return Err(ConfigError::Invalid(
+                    "cluster.service_name needs this pod's hostname, and neither HOSTNAME nor /proc/sys/kernel/hostname gives one".into(),
+                ));
+            };
+            let node_id_explicit = explicit.iter().any(|e| e == "cluster.node_id");
+            crate::discovery::derive_identity(&mut config, &hostname, node_id_explicit);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -609,10 +618,22 @@ impl Config {
             other => return bad(format!("consensus: {other:?} is not single or raft")),
         }
         if !self.cluster.service_name.is_empty() {
-            return bad(
-                "cluster.service_name: Kubernetes discovery is not available in this build yet; use cluster.join_addr"
-                    .into(),
-            );
+            // `<service>-internal` must still be one DNS label (63 bytes).
+            if !crate::discovery::is_dns_label(&self.cluster.service_name, 54) {
+                return bad(format!(
+                    "cluster.service_name: {:?} is not a DNS label of at most 54 characters (a-z, 0-9, -)",
+                    self.cluster.service_name
+                ));
+            }
+            if !crate::discovery::is_dns_label(&self.cluster.namespace, 63) {
+                return bad(format!(
+                    "cluster.namespace: {:?} is not a DNS label (a-z, 0-9, -)",
+                    self.cluster.namespace
+                ));
+            }
+            if !self.cluster.join_addr.is_empty() {
+                return bad("cluster.join_addr and cluster.service_name exclude each other: discovery finds the members".into());
+            }
         }
         if self.cluster.node_id.is_empty()
             || self.cluster.node_id.contains(['/', '\\'])

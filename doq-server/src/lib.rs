@@ -5,9 +5,11 @@
 mod backup_cli;
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+mod probe;
 mod progress;
 pub mod server;
 pub mod telemetry;

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::{
     config::Config,
+    discovery::{Discovery, DnsResolver, PeerResolver, Start},
     grpc::{self, DoqService, GrpcOptions},
     http::{self, AppState, HttpLimits},
     tls::Tls,
@@ -80,6 +81,8 @@ pub struct Deps {
     pub clock: Option<Arc<dyn Clock>>,
     /// An already opened (or fault-injecting) store instead of opening `storage.*`.
     pub store: Option<Arc<dyn QueueStore>>,
+    /// Where `cluster.service_name` discovery finds peers instead of the system's DNS.
+    pub resolver: Option<Arc<dyn PeerResolver>>,
 }
 
 /// A running node.
@@ -160,7 +163,20 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             config.backup.tombstone_retention,
             stop.clone(),
         );
-        let (node, raft_addr, raft_serving) = start_raft(&config, listener, stores, clock).await?;
+        let discovery = if config.cluster.service_name.is_empty() {
+            None
+        } else {
+            let resolver: Arc<dyn PeerResolver> = match deps.resolver {
+                Some(resolver) => resolver,
+                None => Arc::new(DnsResolver::system(
+                    &config.cluster.service_name,
+                    &config.cluster.namespace,
+                )?),
+            };
+            Some(Discovery::new(&config, resolver)?)
+        };
+        let (node, raft_addr, raft_serving) =
+            start_raft(&config, listener, stores, clock, discovery.as_ref()).await?;
         raft_parts = Some((raft_addr, raft_serving));
         node
     } else {
@@ -321,12 +337,14 @@ type RaftServing = (
 );
 
 /// Starts the Raft node, serves the cluster service on `listener`, then bootstraps a new cluster or
-/// joins an existing one, as API.md §5 says: only a node without any Raft state does either.
+/// joins an existing one, as API.md §5 says: only a node without any Raft state does either. With
+/// discovery, DNS decides which (the ordinal-0 rule) and names the members to ask.
 async fn start_raft(
     config: &Config,
     listener: TcpListener,
     stores: Stores,
     clock: Arc<dyn Clock>,
+    discovery: Option<&Discovery>,
 ) -> anyhow::Result<(Arc<dyn Consensus>, SocketAddr, RaftServing)> {
     let raft_addr = listener.local_addr()?;
     let advertise_addr = match config.raft.advertise_address.as_str() {
@@ -361,12 +379,17 @@ async fn start_raft(
         })
     };
     if node.is_pristine().await? {
-        let joins = config.join_addrs();
-        if joins.is_empty() {
-            node.bootstrap().await?;
-        } else {
-            join(config, &joins, &advertise_addr).await?;
-            node.wait_voter(JOIN_DEADLINE).await?;
+        let start = match discovery {
+            Some(discovery) => discovery.decide().await,
+            None if config.join_addrs().is_empty() => Start::Bootstrap,
+            None => Start::Join,
+        };
+        match start {
+            Start::Bootstrap => node.bootstrap().await?,
+            Start::Join => {
+                join(config, discovery, &advertise_addr).await?;
+                node.wait_voter(JOIN_DEADLINE).await?;
+            }
         }
     } else {
         info!("restarting as the member this node was; not bootstrapping or joining");
@@ -374,8 +397,13 @@ async fn start_raft(
     Ok((node, raft_addr, (token, serving)))
 }
 
-/// Asks the members at `addrs` (HTTP `host:port`) to add this node, every 2 s for up to 60 s.
-async fn join(config: &Config, addrs: &[String], advertise: &str) -> anyhow::Result<()> {
+/// Asks the members (`cluster.join_addr`, or those discovery finds, looked up again every round) to add
+/// this node, every 2 s for up to 60 s.
+async fn join(
+    config: &Config,
+    discovery: Option<&Discovery>,
+    advertise: &str,
+) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(JOIN_DEADLINE + JOIN_RETRY)
         .build()?;
@@ -383,7 +411,14 @@ async fn join(config: &Config, addrs: &[String], advertise: &str) -> anyhow::Res
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut last = String::from("no attempt");
     loop {
-        for addr in addrs {
+        let addrs = match discovery {
+            Some(discovery) => discovery.join_addrs().await,
+            None => config.join_addrs(),
+        };
+        if addrs.is_empty() {
+            last = "no peer discovered yet".into();
+        }
+        for addr in &addrs {
             let mut req = client
                 .post(format!("http://{addr}/API/v1/cluster/join"))
                 .json(&body);
