@@ -83,12 +83,18 @@ impl Cluster for ClusterService {
 
     async fn forward(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
         let payload = self.open(req)?;
-        let outcome = match codec::decode_command(&payload) {
-            Ok(command) => self.inner.propose_local(command).await,
-            Err(e) => Err(e),
-        };
+        let commands = codec::decode_commands(&payload)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        // Handed to the proposer together, so they land in the same log entry (in this order) unless
+        // the entry fills up.
+        let outcomes = futures::future::join_all(
+            commands
+                .into_iter()
+                .map(|command| self.inner.propose_local(command)),
+        )
+        .await;
         Ok(Response::new(Frame {
-            payload: codec::encode_outcome(&outcome),
+            payload: codec::encode_outcomes(&outcomes),
         }))
     }
 

@@ -69,6 +69,26 @@ pub(crate) struct StateMachine {
     state: Arc<Mutex<State>>,
 }
 
+/// Bits of a command's index below its log entry's index. An entry holds many commands, and each needs
+/// an index of its own (receipts name one delivery, backup versions one write) that is unique, increasing
+/// and the same on every replica: command `k` of the entry at log index `i` is `i << 16 | k`.
+const SUB_BITS: u32 = 16;
+
+/// The most commands one entry may carry (the proposer stays far below it).
+pub(crate) const MAX_ENTRY_COMMANDS: usize = 1 << SUB_BITS;
+
+/// The index of command `k` of the entry at log index `entry`.
+pub(crate) fn command_index(entry: u64, k: usize) -> LogIndex {
+    let k = u64::try_from(k).unwrap_or(u64::MAX) & ((1 << SUB_BITS) - 1);
+    entry.saturating_mul(1 << SUB_BITS) | k
+}
+
+/// The applied marker's index once the entry at `entry` is applied: at or above every command index of
+/// that entry and below every later one, on every replica alike (also after a snapshot install).
+pub(crate) fn entry_end(entry: u64) -> LogIndex {
+    command_index(entry, MAX_ENTRY_COMMANDS - 1)
+}
+
 fn sm_error(e: &Error) -> StorageError<u64> {
     StorageIOError::write_state_machine(AnyError::new(e)).into()
 }
@@ -110,15 +130,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut marker = self.state().marker.clone();
-        let mut run: Vec<(LogIndex, Option<Stamped>)> = Vec::new();
+        // Every command of every entry, with its own index; `shape` remembers how many each entry held,
+        // so the replies can be handed back per entry.
+        let mut run: Vec<(LogIndex, Stamped)> = Vec::new();
+        let mut shape: Vec<usize> = Vec::new();
         for entry in entries {
             marker.last_applied = Some(entry.log_id);
             match entry.payload {
-                EntryPayload::Blank => run.push((entry.log_id.index, None)),
-                EntryPayload::Normal(req) => run.push((entry.log_id.index, Some(req.0))),
+                EntryPayload::Blank => shape.push(0),
+                EntryPayload::Normal(req) => {
+                    shape.push(req.0.len());
+                    for (k, stamped) in req.0.into_iter().enumerate() {
+                        run.push((command_index(entry.log_id.index, k), stamped));
+                    }
+                }
                 EntryPayload::Membership(m) => {
                     marker.membership = StoredMembership::new(Some(entry.log_id), m);
-                    run.push((entry.log_id.index, None));
+                    shape.push(0);
                 }
             }
         }
@@ -129,11 +157,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = marker.encode();
         let replies = tokio::task::spawn_blocking(move || {
             let refs: Vec<(LogIndex, Option<&Stamped>)> =
-                run.iter().map(|(i, s)| (*i, s.as_ref())).collect();
+                run.iter().map(|(i, s)| (*i, Some(s))).collect();
             applier
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .apply_entries(&refs, last.index, data)
+                .apply_entries(&refs, entry_end(last.index), data)
         })
         .await
         .map_err(|e| join_error(&e))?
@@ -141,7 +169,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // replays the log from the store's applied marker.
         .map_err(|e| sm_error(&e))?;
         self.state().marker = marker;
-        Ok(replies.into_iter().map(Response).collect())
+        let mut replies = replies.into_iter();
+        Ok(shape
+            .into_iter()
+            .map(|n| {
+                Response(
+                    replies
+                        .by_ref()
+                        .take(n)
+                        .map(|r| r.unwrap_or_else(|| Err(Error::Internal("no reply".into()))))
+                        .collect(),
+                )
+            })
+            .collect())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -164,7 +204,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let applier = self.applier.clone();
         let applied = Applied {
-            index: meta.last_log_id.map_or(0, |l| l.index),
+            index: meta.last_log_id.map_or(0, |l| entry_end(l.index)),
             data: marker.encode(),
         };
         let bytes = data.clone();
