@@ -2,10 +2,12 @@
 //! `types` (openraft's type config), `codec` (commands and outcomes as bytes), `proposer` (the leader
 //! batches many writes into one log entry), `forwarder` (a follower batches writes to the leader),
 //! `log_store` (the Raft log on the node's `LogStore`), `state_machine` (the `Applier` with the Raft log
-//! id in its applied marker), `snapshot`, `network` and `service` (cluster.proto, client and server). openraft's types stay in here:
+//! id in its applied marker), `gate` (orders log writes and applies outside the engine lock),
+//! `snapshot`, `network` and `service` (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
 mod codec;
 mod forwarder;
+mod gate;
 mod log_store;
 mod network;
 mod proposer;
@@ -37,6 +39,7 @@ pub use service::ClusterService;
 
 use self::{
     forwarder::Forwarder,
+    gate::Gate,
     log_store::LogAdapter,
     network::{MembershipChange, NetworkFactory, Peer, Peers},
     proposer::Proposer,
@@ -318,10 +321,15 @@ pub(crate) async fn recover(
         shared: shared.clone(),
     };
     let applier = Applier::new(shared, applied.as_ref().map_or(0, |a| a.index));
+    let gate = Gate::default();
     Ok((
         view,
-        LogAdapter::new(stores.log, flush_log.then(|| stores.queues.clone())),
-        StateMachine::new(applier, marker),
+        LogAdapter::new(
+            stores.log,
+            flush_log.then(|| stores.queues.clone()),
+            gate.clone(),
+        ),
+        StateMachine::new(applier, marker, gate),
     ))
 }
 

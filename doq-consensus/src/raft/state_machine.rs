@@ -15,6 +15,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use super::{
+    gate::Gate,
     snapshot,
     types::{DoqNode, Response, TypeConfig},
 };
@@ -67,6 +68,8 @@ struct State {
 pub(crate) struct StateMachine {
     applier: Arc<Mutex<Applier>>,
     state: Arc<Mutex<State>>,
+    /// Shared with the log: taken around every apply, before the engine's write lock.
+    gate: Gate,
 }
 
 /// Bits of a command's index below its log entry's index. An entry holds many commands, and each needs
@@ -98,9 +101,10 @@ fn join_error(e: &tokio::task::JoinError) -> StorageError<u64> {
 }
 
 impl StateMachine {
-    /// Wraps `applier`, whose store's applied marker is `marker`.
-    pub(crate) fn new(applier: Applier, marker: Marker) -> Self {
+    /// Wraps `applier`, whose store's applied marker is `marker`; `gate` is the log's (see `Gate`).
+    pub(crate) fn new(applier: Applier, marker: Marker, gate: Gate) -> Self {
         Self {
+            gate,
             applier: Arc::new(Mutex::new(applier)),
             state: Arc::new(Mutex::new(State {
                 marker,
@@ -154,10 +158,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         };
         let applier = self.applier.clone();
+        let gate = self.gate.clone();
         let data = marker.encode();
         let replies = tokio::task::spawn_blocking(move || {
             let refs: Vec<(LogIndex, Option<&Stamped>)> =
                 run.iter().map(|(i, s)| (*i, Some(s))).collect();
+            // Wait for the log's writes (and their fsync) before taking the engine's write lock, so
+            // readers never queue behind a disk flush (see `Gate`).
+            let _gate = gate.enter();
             applier
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -208,7 +216,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             data: marker.encode(),
         };
         let bytes = data.clone();
+        let gate = self.gate.clone();
         tokio::task::spawn_blocking(move || {
+            let _gate = gate.enter();
             let mut applier = applier.lock().unwrap_or_else(PoisonError::into_inner);
             let existing = applier.store().queues().map_err(Error::from)?;
             let index = applied.index;

@@ -182,6 +182,8 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     // Joining through a follower is forwarded to the leader.
     n1.node.add_node(n2.info()).await.unwrap();
     n0.node.add_node(n2.info()).await.unwrap(); // the same id and address again: a no-op
+                                                // n2 learns its promotion from the leader's next append, after add_node has answered.
+    n2.node.wait_voter(WAIT).await.unwrap();
     let status = n2.node.status();
     assert_eq!(status.members.len(), 3);
     assert!(status.members.iter().all(|m| m.voter));
