@@ -160,6 +160,14 @@ impl Writer {
     pub(crate) fn new() -> Self {
         Self(vec![VERSION])
     }
+    /// A writer holding nothing yet (a part of a larger value).
+    pub(crate) fn empty() -> Self {
+        Self(Vec::new())
+    }
+    /// A writer whose first byte is `tag` (another layout that reuses these primitives).
+    pub(crate) fn tagged(tag: u8) -> Self {
+        Self(vec![tag])
+    }
     /// A queue record, with its id.
     pub(crate) fn queue_record(&mut self, r: &QueueRecord) {
         self.u32(r.id.0);
@@ -600,6 +608,10 @@ impl<'a> Reader<'a> {
             None => Err(bad("empty")),
         }
     }
+    /// Reads the bytes after a first byte the caller has already checked.
+    pub(crate) fn after_tag(rest: &'a [u8]) -> Self {
+        Self(rest)
+    }
     /// A queue record written by [`Writer::queue_record`].
     pub(crate) fn queue_record(&mut self) -> Result<QueueRecord> {
         Ok(QueueRecord {
@@ -646,6 +658,11 @@ impl<'a> Reader<'a> {
     pub(crate) fn bytes(&mut self) -> Result<Vec<u8>> {
         let n = self.len()?;
         Ok(self.take(n)?.to_vec())
+    }
+    /// Length-prefixed raw bytes, borrowed from the input.
+    pub(crate) fn slice(&mut self) -> Result<&'a [u8]> {
+        let n = self.len()?;
+        self.take(n)
     }
     /// Counters written by [`Writer::counters`].
     pub(crate) fn counters(&mut self) -> Result<Counters> {

@@ -1,5 +1,5 @@
 //! `LogAdapter`: openraft's log storage over doq-storage's [`LogStore`], the `log` and `raft` keyspaces of
-//! the node's own database. Entries are JSON (a command inside is one base64 string, see `types.rs`).
+//! the node's own database. Entries are in `wire`'s binary layout (older logs' JSON entries still read).
 //! Every call runs the blocking store on tokio's blocking pool, and `append` writes a whole batch of
 //! entries with one `LogStore::append`, so openraft's batched appends cost one fsync (group commit).
 #![allow(
@@ -21,7 +21,7 @@ use openraft::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{gate::Gate, types::TypeConfig};
+use super::{gate::Gate, types::TypeConfig, wire};
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
 
@@ -125,7 +125,7 @@ impl LogAdapter {
 }
 
 fn decode_entry(bytes: &[u8]) -> StorageResult<Entry<TypeConfig>> {
-    serde_json::from_slice(bytes).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
+    wire::decode_entry(bytes).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
 }
 
 impl RaftLogReader<TypeConfig> for LogAdapter {
@@ -220,12 +220,10 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = Vec::new();
-        for entry in entries {
-            let bytes = serde_json::to_vec(&entry)
-                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-            batch.push((entry.log_id.index, bytes));
-        }
+        let batch: Vec<(u64, Vec<u8>)> = entries
+            .into_iter()
+            .map(|entry| (entry.log_id.index, wire::encode_entry(&entry)))
+            .collect();
         // One store call for the whole batch: one atomic write, one fsync.
         let log = self.log.clone();
         let flush = self.flush.clone();

@@ -3,7 +3,8 @@
 //! batches many writes into one log entry), `forwarder` (a follower batches writes to the leader),
 //! `log_store` (the Raft log on the node's `LogStore`), `state_machine` (the `Applier` with the Raft log
 //! id in its applied marker), `gate` (orders log writes and applies outside the engine lock),
-//! `snapshot`, `network` and `service` (cluster.proto, client and server). openraft's types stay in here:
+//! `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
+//! (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
 mod codec;
 mod forwarder;
@@ -17,6 +18,7 @@ mod state_machine;
 #[cfg(test)]
 mod tests;
 mod types;
+mod wire;
 
 use std::{
     collections::BTreeSet,

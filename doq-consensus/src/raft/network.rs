@@ -30,12 +30,16 @@ use tonic::{
 use super::{
     codec,
     types::{DoqNode, TypeConfig},
+    wire,
 };
 
 /// The metadata key that carries `cluster.secret`.
 pub(crate) const SECRET_HEADER: &str = "x-doq-cluster-secret";
 /// Largest cluster message either way (a batch of entries, a snapshot chunk).
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;
+/// Bytes of entries one AppendEntries carries at most (beyond its first entry): well inside
+/// [`MAX_MESSAGE`], so entries up to `limits.max_body_bytes` and restore chunks always replicate.
+const APPEND_BUDGET: usize = 16 << 20;
 /// How long a connection attempt may take before the call fails as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -150,7 +154,7 @@ impl Peer {
         }
     }
 
-    /// A Raft call with an encoded request (JSON); the answer is
+    /// A Raft call with an encoded request (`wire` for the bulky ones, JSON for votes); the answer is
     /// JSON (small: a few ids).
     async fn raft_call<Resp: DeserializeOwned, E>(
         &self,
@@ -334,9 +338,17 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, DoqNode, RaftError<u64>>> {
-        let payload =
-            serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        self.raft_call(Rpc::AppendEntries, payload, &option).await
+        let (payload, sent) = wire::encode_append(&rpc, APPEND_BUDGET);
+        let answer = self.raft_call(Rpc::AppendEntries, payload, &option).await?;
+        if sent == rpc.entries.len() {
+            return Ok(answer);
+        }
+        // Only a prefix went: a success covers up to its last entry (openraft sends the rest next).
+        let last = rpc.entries.get(sent.saturating_sub(1)).map(|e| e.log_id);
+        Ok(match answer {
+            AppendEntriesResponse::Success => AppendEntriesResponse::PartialSuccess(last),
+            other => other,
+        })
     }
 
     async fn install_snapshot(
@@ -347,9 +359,8 @@ impl RaftNetwork<TypeConfig> for Peer {
         InstallSnapshotResponse<u64>,
         RPCError<u64, DoqNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        let payload =
-            serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        self.raft_call(Rpc::InstallSnapshot, payload, &option).await
+        self.raft_call(Rpc::InstallSnapshot, wire::encode_snapshot(&rpc), &option)
+            .await
     }
 
     async fn vote(
