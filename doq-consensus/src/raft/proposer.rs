@@ -4,7 +4,7 @@
 //! drains every write waiting on this node (local and forwarded) into one entry of many stamped
 //! commands, submits entries in order, and keeps a few in flight: while entry N is being appended,
 //! replicated and applied, the writes arriving meanwhile gather into entry N+1. Each command keeps its
-//! own index (`state_machine::command_index`) and its own reply.
+//! own index (the state machine numbers commands by count) and its own reply.
 use std::sync::Arc;
 
 use doq_api::{Command, Error, Reply, Result, Stamped, Timestamp};
@@ -17,8 +17,8 @@ use super::{
 };
 use crate::view::StateView;
 
-/// Most commands in one entry: far below `state_machine::MAX_ENTRY_COMMANDS`, and a batch of the
-/// largest client batches still fits an AppendEntries message.
+/// Most commands in one entry: enough to carry every write of a loaded node in one round, few enough
+/// that an entry stays a modest AppendEntries payload.
 const MAX_COMMANDS: usize = 1024;
 /// An entry stops taking commands once it holds this many bytes (one larger command still goes alone).
 const MAX_BYTES: usize = 1 << 20;

@@ -72,26 +72,6 @@ pub(crate) struct StateMachine {
     gate: Gate,
 }
 
-/// Bits of a command's index below its log entry's index. An entry holds many commands, and each needs
-/// an index of its own (receipts name one delivery, backup versions one write) that is unique, increasing
-/// and the same on every replica: command `k` of the entry at log index `i` is `i << 16 | k`.
-const SUB_BITS: u32 = 16;
-
-/// The most commands one entry may carry (the proposer stays far below it).
-pub(crate) const MAX_ENTRY_COMMANDS: usize = 1 << SUB_BITS;
-
-/// The index of command `k` of the entry at log index `entry`.
-pub(crate) fn command_index(entry: u64, k: usize) -> LogIndex {
-    let k = u64::try_from(k).unwrap_or(u64::MAX) & ((1 << SUB_BITS) - 1);
-    entry.saturating_mul(1 << SUB_BITS) | k
-}
-
-/// The applied marker's index once the entry at `entry` is applied: at or above every command index of
-/// that entry and below every later one, on every replica alike (also after a snapshot install).
-pub(crate) fn entry_end(entry: u64) -> LogIndex {
-    command_index(entry, MAX_ENTRY_COMMANDS - 1)
-}
-
 fn sm_error(e: &Error) -> StorageError<u64> {
     StorageIOError::write_state_machine(AnyError::new(e)).into()
 }
@@ -134,42 +114,49 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut marker = self.state().marker.clone();
-        // Every command of every entry, with its own index; `shape` remembers how many each entry held,
-        // so the replies can be handed back per entry.
-        let mut run: Vec<(LogIndex, Stamped)> = Vec::new();
+        // One slot per command, and one (empty) slot for an entry without commands (blank, membership),
+        // in order; `shape` remembers each entry's slots, so the replies can be handed back per entry.
+        let mut run: Vec<Option<Stamped>> = Vec::new();
         let mut shape: Vec<usize> = Vec::new();
         for entry in entries {
             marker.last_applied = Some(entry.log_id);
             match entry.payload {
-                EntryPayload::Blank => shape.push(0),
-                EntryPayload::Normal(req) => {
+                EntryPayload::Normal(req) if !req.0.is_empty() => {
                     shape.push(req.0.len());
-                    for (k, stamped) in req.0.into_iter().enumerate() {
-                        run.push((command_index(entry.log_id.index, k), stamped));
-                    }
+                    run.extend(req.0.into_iter().map(Some));
+                }
+                EntryPayload::Normal(_) | EntryPayload::Blank => {
+                    shape.push(1);
+                    run.push(None);
                 }
                 EntryPayload::Membership(m) => {
                     marker.membership = StoredMembership::new(Some(entry.log_id), m);
-                    shape.push(0);
+                    shape.push(1);
+                    run.push(None);
                 }
             }
         }
-        let Some(last) = marker.last_applied else {
+        if marker.last_applied.is_none() {
             return Ok(Vec::new());
-        };
+        }
         let applier = self.applier.clone();
         let gate = self.gate.clone();
         let data = marker.encode();
         let replies = tokio::task::spawn_blocking(move || {
-            let refs: Vec<(LogIndex, Option<&Stamped>)> =
-                run.iter().map(|(i, s)| (*i, Some(s))).collect();
             // Wait for the log's writes (and their fsync) before taking the engine's write lock, so
             // readers never queue behind a disk flush (see `Gate`).
             let _gate = gate.enter();
-            applier
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .apply_entries(&refs, entry_end(last.index), data)
+            let mut applier = applier.lock().unwrap_or_else(PoisonError::into_inner);
+            // Slots are numbered by count, not by log index: an entry holds many commands, and each
+            // needs an index of its own (receipts name one delivery, versions one write). The store's
+            // applied index is the count so far, the same on every replica, since all apply the same
+            // entries in order (snapshots carry it). An entry without commands takes one number, as
+            // every entry did when each held one command, so a log from then replays alike.
+            let first = applier.applied() + 1;
+            let refs: Vec<(LogIndex, Option<&Stamped>)> =
+                (first..).zip(run.iter().map(Option::as_ref)).collect();
+            let last = applier.applied() + run.len() as u64;
+            applier.apply_entries(&refs, last, data)
         })
         .await
         .map_err(|e| join_error(&e))?
@@ -178,17 +165,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .map_err(|e| sm_error(&e))?;
         self.state().marker = marker;
         let mut replies = replies.into_iter();
+        // A command's slot holds its reply; an entry without commands answers nothing.
         Ok(shape
             .into_iter()
-            .map(|n| {
-                Response(
-                    replies
-                        .by_ref()
-                        .take(n)
-                        .map(|r| r.unwrap_or_else(|| Err(Error::Internal("no reply".into()))))
-                        .collect(),
-                )
-            })
+            .map(|n| Response(replies.by_ref().take(n).flatten().collect()))
             .collect())
     }
 
@@ -211,8 +191,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         let data = snapshot.into_inner();
         let applier = self.applier.clone();
+        // A snapshot from before commands were counted has no count: its log index numbered commands.
         let applied = Applied {
-            index: meta.last_log_id.map_or(0, |l| entry_end(l.index)),
+            index: meta.last_log_id.map_or(0, |l| l.index),
             data: marker.encode(),
         };
         let bytes = data.clone();
@@ -221,8 +202,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let _gate = gate.enter();
             let mut applier = applier.lock().unwrap_or_else(PoisonError::into_inner);
             let existing = applier.store().queues().map_err(Error::from)?;
-            let index = applied.index;
-            let batch = snapshot::install_batch(&bytes, &existing, applied)?;
+            let (batch, index) = snapshot::install_batch(&bytes, &existing, applied)?;
             applier.replace(batch, index)
         })
         .await
