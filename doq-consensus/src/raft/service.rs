@@ -5,15 +5,14 @@
 use std::sync::Arc;
 
 use doq_proto::cluster::{cluster_server::Cluster, Frame};
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::VoteRequest;
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::{Request, Response, Status};
 
 use super::{
     codec,
     network::{MembershipChange, SECRET_HEADER},
-    types::TypeConfig,
-    Inner,
+    wire, Inner,
 };
 
 /// Serves this node's side of the cluster protocol.
@@ -67,7 +66,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn append_entries(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig> = decode(&self.open(req)?)?;
+        let rpc = wire::decode_append(&self.open(req)?)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         reply(&self.inner.raft.append_entries(rpc).await)
     }
 
@@ -77,18 +77,25 @@ impl Cluster for ClusterService {
     }
 
     async fn install_snapshot(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let rpc: InstallSnapshotRequest<TypeConfig> = decode(&self.open(req)?)?;
+        let rpc = wire::decode_snapshot(&self.open(req)?)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         reply(&self.inner.raft.install_snapshot(rpc).await)
     }
 
     async fn forward(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
         let payload = self.open(req)?;
-        let outcome = match codec::decode_command(&payload) {
-            Ok(command) => self.inner.propose_local(command).await,
-            Err(e) => Err(e),
-        };
+        let commands = codec::decode_commands(&payload)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        // Handed to the proposer together, so they land in the same log entry (in this order) unless
+        // the entry fills up.
+        let outcomes = futures::future::join_all(
+            commands
+                .into_iter()
+                .map(|command| self.inner.propose_local(command)),
+        )
+        .await;
         Ok(Response::new(Frame {
-            payload: codec::encode_outcome(&outcome),
+            payload: codec::encode_outcomes(&outcomes),
         }))
     }
 
