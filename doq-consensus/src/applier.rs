@@ -69,6 +69,9 @@ impl Applier {
         last: LogIndex,
         data: Vec<u8>,
     ) -> Result<Vec<Option<Result<Reply>>>> {
+        if self.broken.is_some() {
+            self.repair();
+        }
         if let Some(e) = &self.broken {
             return Err(e.clone());
         }
@@ -110,6 +113,7 @@ impl Applier {
         };
         match committed {
             Ok(()) => {
+                self.shared.health.committed();
                 self.applied = last;
                 self.has_cluster_id |= !needs_cluster_id;
                 drop(engine);
@@ -118,10 +122,12 @@ impl Applier {
             }
             Err(e) => {
                 error!(error = %e, "commit failed; rebuilding the engine from the store");
+                self.shared.health.commit_failed(&e);
                 match Engine::rebuild(&Source(store)) {
                     Ok(fresh) => *engine = fresh,
                     Err(re) => {
-                        error!(error = %re, "rebuild after a failed commit failed too; refusing writes until restart");
+                        error!(error = %re, "rebuild after a failed commit failed too; refusing writes until a rebuild succeeds");
+                        self.shared.health.broke(&re);
                         self.broken = Some(e.clone());
                     }
                 }
@@ -146,6 +152,7 @@ impl Applier {
             Ok(fresh) => *engine = fresh,
             Err(re) => {
                 error!(error = %re, "rebuild after a snapshot install failed; refusing writes until restart");
+                self.shared.health.broke(&re);
                 self.broken = Some(re.clone());
                 return Err(re);
             }
@@ -153,9 +160,32 @@ impl Applier {
         committed?;
         self.applied = last;
         self.broken = None;
+        self.shared.health.repaired();
+        self.shared.health.committed();
         drop(engine);
         self.shared.changed.send_modify(|v| *v = v.wrapping_add(1));
         Ok(())
+    }
+
+    /// Tries again to rebuild the engine from the store after a failed rebuild (the disk may be back), so
+    /// a node recovers from a storage fault without a restart. Memory then matches disk again: what the
+    /// failed commits carried was answered as a storage error (outcome unknown), never acknowledged.
+    fn repair(&mut self) {
+        let store: &dyn QueueStore = &*self.shared.store;
+        let Ok(mut engine) = self.shared.engine.write() else {
+            return;
+        };
+        let Ok(fresh) = Engine::rebuild(&Source(store)) else {
+            return;
+        };
+        let Ok(applied) = store.applied() else {
+            return;
+        };
+        *engine = fresh;
+        self.applied = applied.map_or(0, |a| a.index);
+        self.broken = None;
+        self.shared.health.repaired();
+        tracing::warn!("engine rebuilt from the store; accepting writes again");
     }
 
     /// The store the applier commits to.

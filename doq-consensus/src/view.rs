@@ -7,6 +7,8 @@ use doq_api::{
 use doq_storage::QueueStore;
 use tokio::sync::watch;
 
+use crate::health::Health;
+
 /// What the applier shares with readers. The applier holds the write lock while it applies and
 /// commits a run, so a reader never sees a write that is not yet durable.
 #[derive(Debug)]
@@ -16,6 +18,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     /// Bumped after every committed run, so long-polls and streams wake without polling.
     pub(crate) changed: watch::Sender<u64>,
+    /// Whether the applier and the store work, for readiness.
+    pub(crate) health: Health,
 }
 
 /// Read access to a node's state. Cheap to clone. Call `Consensus::read_barrier` first when the read
@@ -94,6 +98,12 @@ impl StateView {
     pub fn with_engine<R>(&self, f: impl FnOnce(&Engine) -> R) -> Result<R> {
         let engine = self.engine()?;
         Ok(f(&engine))
+    }
+
+    /// Why this node's state machine cannot serve (a failed commit not yet followed by a good one, or an
+    /// engine that could not be rebuilt), or `None` when it can. `/readyz` answers 503 with it.
+    pub fn health_problem(&self) -> Option<String> {
+        self.shared.health.problem()
     }
 
     /// A receiver that changes after every committed run of commands.
