@@ -168,7 +168,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
     } else {
         let store = match deps.store {
             Some(store) => store,
-            None => open_stores(&config).await?.queues,
+            None => reopening(open_stores(&config).await?.queues, &config)?,
         };
         if config.storage.sync == "never" {
             warn!("storage.sync = never: acknowledged writes may be lost on a crash");
@@ -323,6 +323,25 @@ async fn open_stores_with(config: &Config, sync: bool) -> anyhow::Result<Stores>
     tokio::task::spawn_blocking(move || doq_storage::open_stores(&backend, &dir, &options))
         .await?
         .with_context(|| format!("open {} store in {shown}", config.storage.backend))
+}
+
+/// A single node's store, reopened from disk after a failed commit, so a node whose disk was full or
+/// failing accepts writes again once it works, without a restart (redb and RocksDB latch I/O errors).
+fn reopening(store: Arc<dyn QueueStore>, config: &Config) -> anyhow::Result<Arc<dyn QueueStore>> {
+    if config.storage.backend == "memory" {
+        return Ok(store); // nothing on disk to reopen
+    }
+    let backend = config.storage.backend.clone();
+    let dir = config.node_dir();
+    let options = StoreOptions {
+        sync: config.storage.sync == "always",
+        ..config.store_options()?
+    };
+    let open: doq_storage::Opener = Box::new(move || {
+        tracing::warn!(%backend, "reopening the store after a storage error");
+        doq_storage::open(&backend, &dir, &options)
+    });
+    Ok(Arc::new(doq_storage::Reopening::new(store, open)))
 }
 
 type RaftServing = (
