@@ -131,6 +131,10 @@ impl Applier {
         pending: &[&WriteBatch],
         entries: impl FnOnce(LogIndex) -> Vec<(LogIndex, Option<&'e Stamped>)>,
     ) -> Result<Vec<Option<Result<Reply>>>, StageError> {
+        if self.shared.broken().is_some() {
+            // A rebuild failed after a failed commit; the disk may be back, so try again first.
+            self.shared.repair();
+        }
         if let Some(e) = self.shared.broken() {
             return Err(StageError::Refused(e));
         }
@@ -206,6 +210,27 @@ impl Applier {
         self.applied = index;
         self.has_cluster_id = false;
         committed
+    }
+
+    /// Tries again to rebuild the engine from the store after a failed rebuild (the disk may be back), so
+    /// a node recovers from a storage fault without a restart. Memory then matches disk again: what the
+    /// failed commits carried was answered as a storage error (outcome unknown), never acknowledged.
+    fn repair(&mut self) {
+        let store: &dyn QueueStore = &*self.shared.store;
+        let Ok(mut engine) = self.shared.engine.write() else {
+            return;
+        };
+        let Ok(fresh) = Engine::rebuild(&Source(store)) else {
+            return;
+        };
+        let Ok(applied) = store.applied() else {
+            return;
+        };
+        *engine = fresh;
+        self.applied = applied.map_or(0, |a| a.index);
+        self.broken = None;
+        self.shared.health.repaired();
+        tracing::warn!("engine rebuilt from the store; accepting writes again");
     }
 
     /// The store the applier commits to.

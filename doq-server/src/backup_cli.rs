@@ -81,7 +81,8 @@ pub(crate) fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
         Ok(())
     })?;
     spool.flush()?;
-    let (header, records) = restore::verify(BufReader::new(spool.reopen()?))
+    // The stream's integrity only: the server's limits may differ from this configuration's.
+    let (header, records) = restore::verify(BufReader::new(spool.reopen()?), None)
         .context("the backup is incomplete or corrupt")?;
     progress.add_records(records);
     progress.finish();
@@ -125,7 +126,7 @@ pub(crate) fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()>
     let files: Vec<&PathBuf> = std::iter::once(&args.full)
         .chain(&args.incrementals)
         .collect();
-    let headers = check_chain(&files)?;
+    let headers = check_chain(&files, config.message_limits())?;
     if dir.exists() && fs::read_dir(&dir)?.next().is_some() {
         if !args.force {
             bail!(
@@ -146,12 +147,13 @@ pub(crate) fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()>
 }
 
 /// Verifies every file completely and checks the chain rules from the headers (API.md §8.3).
-fn check_chain(files: &[&PathBuf]) -> anyhow::Result<Vec<Header>> {
+/// Every record must meet the API's limits (`limits.*`), as an online restore requires.
+fn check_chain(files: &[&PathBuf], limits: doq_api::Limits) -> anyhow::Result<Vec<Header>> {
     let mut headers: Vec<Header> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
         let progress = Progress::new(format!("verify {}", path.display()));
-        let (h, records) = restore::verify(BufReader::new(progress.reader(file)))
+        let (h, records) = restore::verify(BufReader::new(progress.reader(file)), Some(limits))
             .with_context(|| format!("{} is not a valid backup", path.display()))?;
         progress.add_records(records);
         progress.finish();
@@ -248,6 +250,7 @@ fn restore_into(
         restore::chunks(
             BufReader::new(progress.reader(file)),
             CHUNK_BYTES,
+            Some(config.message_limits()),
             |items| {
                 progress.add_records(items.len() as u64);
                 apply(

@@ -2,6 +2,7 @@
 //! APIs (`http`, `grpc`, with `errors` as the one place errors meet the wire), TLS for both (`tls`) and the node
 //! itself (`server::run`).
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
+pub mod access;
 mod backup_cli;
 pub mod cli;
 pub mod config;

@@ -6,9 +6,7 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration
 use anyhow::Context as _;
 use axum::{
     extract::Request,
-    http::{header, HeaderValue, StatusCode},
     middleware::{self, Next},
-    response::{IntoResponse, Response},
 };
 use doq_api::Clock;
 use doq_consensus::{Consensus, RaftNode, RaftOptions, SingleNode, SingleOptions, SystemClock};
@@ -19,6 +17,7 @@ use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 use crate::{
+    access::{Access, ClientAddr},
     config::Config,
     discovery::{Discovery, DnsResolver, PeerResolver, Start},
     grpc::{self, DoqService, GrpcOptions},
@@ -130,6 +129,9 @@ pub async fn run_with(
 /// Opens the store, recovers, and starts serving; returns once the node accepts requests.
 pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::Result<Node> {
     config.validate()?;
+    if let Some(w) = config.durability_warning() {
+        warn!("{w}");
+    }
     // Bad TLS files stop the node before anything is opened or served.
     let tls = if config.tls.cert.is_empty() {
         None
@@ -182,7 +184,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
     } else {
         let store = match deps.store {
             Some(store) => store,
-            None => open_stores(&config).await?.queues,
+            None => reopening(open_stores(&config).await?.queues, &config)?,
         };
         if config.storage.sync == "never" {
             warn!("storage.sync = never: acknowledged writes may be lost on a crash");
@@ -191,6 +193,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         prepare_backups(&store, &config, clock.clone(), &stop).await?;
         let options = SingleOptions {
             node_id: config.cluster.node_id.clone(),
+            apply_timeout: Duration::from_secs(config.raft.apply_timeout),
             ..SingleOptions::default()
         };
         Arc::new(
@@ -218,12 +221,19 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         default_ack_timeout: config.queue.default_acknowledgement_timeout,
         stats_window: config.queue.stats.window_side,
         shutdown: stop.clone(),
+        spool_dir: config.node_dir(),
+        max_restore_bytes: config.limits.max_restore_bytes,
     };
-    let token = Arc::new(config.auth.token.clone());
-    let router = http::router(state).layer(middleware::from_fn(move |req: Request, next: Next| {
-        let token = token.clone();
-        async move { authorize(&token, req, next).await }
-    }));
+    if let Err(e) = std::fs::create_dir_all(&state.spool_dir) {
+        warn!(error = %e, dir = %state.spool_dir.display(), "cannot create the node directory; restores will fail");
+    }
+    let access = Arc::new(Access::new(&config.auth.token, &config.cluster.secret));
+    info!("{}", access.describe());
+    let router = http::router(state)
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            access.clone().check(req, next)
+        }))
+        .into_make_service_with_connect_info::<ClientAddr>();
 
     let http_addr = listeners.http.local_addr()?;
     let graceful = stop.clone();
@@ -331,6 +341,25 @@ async fn open_stores_with(config: &Config, sync: bool) -> anyhow::Result<Stores>
         .with_context(|| format!("open {} store in {shown}", config.storage.backend))
 }
 
+/// A single node's store, reopened from disk after a failed commit, so a node whose disk was full or
+/// failing accepts writes again once it works, without a restart (redb and RocksDB latch I/O errors).
+fn reopening(store: Arc<dyn QueueStore>, config: &Config) -> anyhow::Result<Arc<dyn QueueStore>> {
+    if config.storage.backend == "memory" {
+        return Ok(store); // nothing on disk to reopen
+    }
+    let backend = config.storage.backend.clone();
+    let dir = config.node_dir();
+    let options = StoreOptions {
+        sync: config.storage.sync == "always",
+        ..config.store_options()?
+    };
+    let open: doq_storage::Opener = Box::new(move || {
+        tracing::warn!(%backend, "reopening the store after a storage error");
+        doq_storage::open(&backend, &dir, &options)
+    });
+    Ok(Arc::new(doq_storage::Reopening::new(store, open)))
+}
+
 type RaftServing = (
     CancellationToken,
     JoinHandle<Result<(), tonic::transport::Error>>,
@@ -398,7 +427,8 @@ async fn start_raft(
 }
 
 /// Asks the members (`cluster.join_addr`, or those discovery finds, looked up again every round) to add
-/// this node, every 2 s for up to 60 s.
+/// this node, every 2 s for up to 60 s. A member that refuses hands out a nonce; with `cluster.secret`
+/// set the next attempt proves the secret over it (API.md §5), so the secret itself is never sent.
 async fn join(
     config: &Config,
     discovery: Option<&Discovery>,
@@ -407,7 +437,10 @@ async fn join(
     let client = reqwest::Client::builder()
         .timeout(JOIN_DEADLINE + JOIN_RETRY)
         .build()?;
-    let body = serde_json::json!({"id": config.cluster.node_id, "addr": advertise});
+    let body =
+        serde_json::to_vec(&serde_json::json!({"id": config.cluster.node_id, "addr": advertise}))?;
+    let secret = doq_consensus::ClusterSecret::new(&config.cluster.secret);
+    let path = "/API/v1/cluster/join";
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut last = String::from("no attempt");
     loop {
@@ -419,22 +452,46 @@ async fn join(
             last = "no peer discovered yet".into();
         }
         for addr in &addrs {
-            let mut req = client
-                .post(format!("http://{addr}/API/v1/cluster/join"))
-                .json(&body);
-            if !config.auth.token.is_empty() {
-                req = req.bearer_auth(&config.auth.token);
-            }
-            match req.send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    info!(via = %addr, "joined the cluster");
-                    return Ok(());
+            let mut nonce: Option<String> = None;
+            // At most two tries per member: plain (or with the token), then with a proof over its nonce.
+            for _ in 0..2 {
+                let mut req = client
+                    .post(format!("http://{addr}{path}"))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+                if !config.auth.token.is_empty() {
+                    req = req.bearer_auth(&config.auth.token);
                 }
-                Ok(resp) => {
-                    let status = resp.status();
-                    last = format!("{addr}: {status} {}", resp.text().await.unwrap_or_default());
+                if let (Some(secret), Some(nonce)) = (&secret, &nonce) {
+                    req = req.header(
+                        doq_consensus::secret::PROOF_HEADER,
+                        secret.prove(nonce, path, &body),
+                    );
                 }
-                Err(e) => last = format!("{addr}: {e}"),
+                match req.send().await {
+                    Ok(resp) if resp.status().is_success() => {
+                        info!(via = %addr, "joined the cluster");
+                        return Ok(());
+                    }
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let offered = resp
+                            .headers()
+                            .get(doq_consensus::secret::NONCE_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        last =
+                            format!("{addr}: {status} {}", resp.text().await.unwrap_or_default());
+                        match offered {
+                            Some(n) if secret.is_some() && nonce.is_none() => nonce = Some(n),
+                            _ => break,
+                        }
+                    }
+                    Err(e) => {
+                        last = format!("{addr}: {e}");
+                        break;
+                    }
+                }
             }
             warn!(attempt = %last, "join attempt failed; retrying");
         }
@@ -576,39 +633,6 @@ fn spawn_periodic_flush(store: Arc<dyn QueueStore>, stop: CancellationToken) {
     });
 }
 
-/// Bearer-token check for `/API/…` and `/db/…` when `auth.token` is set (constant-time compare).
-async fn authorize(token: &str, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_ascii_lowercase();
-    let protected = path.starts_with("/api/") || path == "/api" || path.starts_with("/db/");
-    if token.is_empty() || !protected {
-        return next.run(req).await;
-    }
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
-        return next.run(req).await;
-    }
-    let body = serde_json::json!({
-        "title": "Unauthorized", "status": 401, "detail": "Authentication required",
-        "errors": [{"message": "missing or invalid bearer token"}], "code": "unauthorized",
-    });
-    let mut resp = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    headers.insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"doq\""),
-    );
-    resp
-}
-
 /// Compares without an early exit, so timing does not reveal how much of a token was right.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
@@ -621,6 +645,30 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{check_mode, constant_time_eq};
+
+    /// The admin rules run on the real listener: the peer address reaches them (a loopback client may
+    /// back up without a token), and a token, once set, is needed even from loopback.
+    #[tokio::test]
+    async fn admin_routes_see_the_client_address() {
+        for (token, want) in [("", 200), ("t0ken", 401)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = crate::config::Config::default();
+            config.http.host = "127.0.0.1".into();
+            config.http.port = 0;
+            config.grpc.address = String::new();
+            config.storage.backend = "memory".into();
+            config.storage.data_dir = dir.path().to_path_buf();
+            config.auth.token = token.into();
+            let listeners = super::Listeners::bind(&config).await.unwrap();
+            let node = super::start(config, listeners, super::Deps::default())
+                .await
+                .unwrap();
+            let url = format!("http://{}/db/backup", node.http_addr);
+            let got = reqwest::get(&url).await.unwrap();
+            assert_eq!(got.status().as_u16(), want, "token {token:?}");
+            node.stop().await.unwrap();
+        }
+    }
 
     #[test]
     fn a_node_directory_keeps_its_consensus_mode() {

@@ -30,6 +30,7 @@ use openraft::{
     error::{ClientWriteError, RaftError},
     ChangeMembers, Config, Raft, ServerState, SnapshotPolicy,
 };
+use tonic::service::interceptor::InterceptedService;
 use tracing::info;
 
 pub use service::ClusterService;
@@ -46,6 +47,7 @@ use self::{
 use crate::{
     applier::Applier,
     consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role},
+    secret::{CallCheck, ClusterSecret},
     view::{Shared, StateView},
 };
 
@@ -177,11 +179,17 @@ impl RaftNode {
         })
     }
 
-    /// The tonic service to serve on `raft.address`.
-    pub fn service(&self) -> ClusterServer<ClusterService> {
-        ClusterServer::new(ClusterService::new(self.inner.clone()))
+    /// The tonic service to serve on `raft.address`. With `cluster.secret` set, every call must carry a
+    /// token made with it for this node's address, checked before the message is decoded.
+    pub fn service(&self) -> InterceptedService<ClusterServer<ClusterService>, CallCheck> {
+        let check = CallCheck::new(
+            ClusterSecret::new(&self.inner.options.secret),
+            self.inner.options.advertise_addr.clone(),
+        );
+        let server = ClusterServer::new(ClusterService::new(self.inner.clone()))
             .max_decoding_message_size(network::MAX_MESSAGE)
-            .max_encoding_message_size(network::MAX_MESSAGE)
+            .max_encoding_message_size(network::MAX_MESSAGE);
+        InterceptedService::new(server, check)
     }
 
     /// Whether this node has no Raft state at all: never voted, no log, nothing applied (an empty data

@@ -32,9 +32,8 @@ use super::{
     types::{DoqNode, TypeConfig},
     wire,
 };
+use crate::secret::{ClusterSecret, CALL_TOKEN_HEADER};
 
-/// The metadata key that carries `cluster.secret`.
-pub(crate) const SECRET_HEADER: &str = "x-doq-cluster-secret";
 /// Largest cluster message either way (a batch of entries, a snapshot chunk).
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 /// Bytes of entries one AppendEntries carries at most (beyond its first entry): well inside
@@ -87,7 +86,8 @@ pub(crate) struct Peer {
     target: u64,
     node: DoqNode,
     client: Option<ClusterClient<Channel>>,
-    secret: Option<MetadataValue<Ascii>>,
+    /// Makes each call's token; the secret itself is never sent (API.md §5).
+    secret: Option<ClusterSecret>,
 }
 
 /// Why a call to a peer failed before the peer answered.
@@ -111,11 +111,7 @@ impl Peer {
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE)
             });
-        let secret = if secret.is_empty() {
-            None
-        } else {
-            secret.parse().ok()
-        };
+        let secret = ClusterSecret::new(secret);
         Self {
             target,
             node: node.clone(),
@@ -135,7 +131,12 @@ impl Peer {
         let mut req = tonic::Request::new(Frame { payload });
         req.set_timeout(ttl);
         if let Some(s) = &self.secret {
-            req.metadata_mut().insert(SECRET_HEADER, s.clone());
+            if let Ok(token) = s
+                .call_token(&self.node.addr)
+                .parse::<MetadataValue<Ascii>>()
+            {
+                req.metadata_mut().insert(CALL_TOKEN_HEADER, token);
+            }
         }
         let call = async {
             match rpc {
