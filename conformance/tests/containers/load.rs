@@ -15,6 +15,8 @@ use tokio::task::JoinHandle;
 
 /// One request's patience under load: a stopped node must not stall a writer for long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a read that answers 503 (a node still catching up) is retried before it counts as missing.
+const READ_RETRY: Duration = Duration::from_secs(30);
 
 /// The nodes writers may use now, by index; `None` while a node is down or cut off.
 #[derive(Clone, Default)]
@@ -147,9 +149,15 @@ pub(crate) async fn assert_nothing_lost(ledger: &Ledger, queue: &str, base: &str
     let c = Client::new(base);
     let mut lost = Vec::new();
     for (id, content) in &acked {
-        let got = c
-            .get(&format!("/API/v1/queues/{queue}/messages/{id}"))
-            .await;
+        let path = format!("/API/v1/queues/{queue}/messages/{id}");
+        let mut got = c.get(&path).await;
+        // A node that has just come back may still be applying what it missed: its read barrier then
+        // answers 503 (retry), which says nothing about loss. Ask again for a bounded while.
+        let until = Instant::now() + READ_RETRY;
+        while got.0 == 503 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            got = c.get(&path).await;
+        }
         if got.0 != 200 || got.1["content"] != Value::String(content.clone()) {
             lost.push(format!("{id} ({content}): {} {}", got.0, got.1));
         }
