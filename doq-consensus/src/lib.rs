@@ -13,4 +13,4 @@ pub use clock::SystemClock;
 pub use consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role};
 pub use raft::{ClusterService, RaftNode, RaftOptions};
 pub use single::{SingleNode, SingleOptions};
-pub use view::StateView;
+pub use view::{CommitStats, StateView};

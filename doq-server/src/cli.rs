@@ -1,4 +1,5 @@
-//! The command line: `doq [serve] [flags]`, `doq config`, `doq get queues|messages`, `doq --version`.
+//! The command line: `doq [serve] [flags]`, `doq config`, `doq get queues|messages`, `doq bench`,
+//! `doq --version`.
 //! Every sub-command takes the server's configuration sources (`--config`, `DOQ_…`, `--section.key`).
 use std::process::ExitCode;
 
@@ -102,6 +103,8 @@ enum Sub {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
         settings: Vec<String>,
     },
+    /// Load a running node: VUs looping enqueue → dequeue → ack over HTTP or gRPC (README, Performance).
+    Bench(doq_bench::load::LoadArgs),
     /// Offline listings of a stopped node's data directory.
     Get {
         #[command(subcommand)]
@@ -137,6 +140,28 @@ enum Get {
     },
 }
 
+/// `doq bench`: a client of a running node, on a runtime of its own.
+fn bench(args: doq_bench::load::LoadArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("doq bench: start the runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(doq_bench::load::run(args)) {
+        Ok(report) if report.iterations > 0 => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!("doq bench: no iteration completed");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(e) => {
+            eprintln!("doq bench: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -160,6 +185,7 @@ pub fn main() -> ExitCode {
         Some(Sub::Get {
             what: Get::Queues { settings },
         }) => with_config(&settings, get_queues),
+        Some(Sub::Bench(args)) => bench(args),
         Some(Sub::Backup {
             addr,
             since,

@@ -13,11 +13,7 @@ mod state_machine;
 mod tests;
 mod types;
 
-use std::{
-    collections::BTreeSet,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use doq_api::{Clock, Command, Engine, Error, Reply, Result, Stamped};
@@ -27,7 +23,6 @@ use openraft::{
     error::{ClientWriteError, RaftError},
     ChangeMembers, Config, Raft, ServerState, SnapshotPolicy,
 };
-use tokio::sync::watch;
 use tracing::info;
 
 pub use service::ClusterService;
@@ -294,13 +289,12 @@ pub(crate) async fn recover(
     .await
     .map_err(|e| Error::Internal(format!("recovery task: {e}")))??;
     let marker = Marker::decode(applied.as_ref())?;
-    let (changed, _) = watch::channel(0);
-    let shared = Arc::new(Shared {
-        engine: RwLock::new(engine),
-        store: stores.queues.clone(),
+    let shared = Arc::new(Shared::new(
+        engine,
+        stores.queues.clone(),
         clock,
-        changed,
-    });
+        applied.as_ref().map_or(0, |a| a.index),
+    ));
     let view = StateView {
         shared: shared.clone(),
     };

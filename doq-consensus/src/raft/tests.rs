@@ -210,7 +210,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     }
     // A follower's linearizable read sees every acknowledged write.
     n1.node.read_barrier().await.unwrap();
-    assert_eq!(n1.node.view().stats(&queue(), 10).unwrap().total, 30);
+    assert_eq!(n1.node.view().stats(&queue(), 10).await.unwrap().total, 30);
     converge(&n0, &nodes).await;
     let Reply::Dequeued(got) = n1
         .node
@@ -260,7 +260,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
         n3.node.snapshot_index().is_some(),
         "the late joiner installed a snapshot"
     );
-    assert_eq!(n3.node.view().stats(&queue(), 10).unwrap().total, 59);
+    assert_eq!(n3.node.view().stats(&queue(), 10).await.unwrap().total, 59);
     n0.node.remove_node("n3").await.unwrap();
     n3.stop().await;
 
@@ -290,7 +290,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
         (&n2, [&n0, &n1])
     };
     converge(new_leader, &others).await;
-    assert_eq!(n0.node.view().stats(&queue(), 10).unwrap().total, 69);
+    assert_eq!(n0.node.view().stats(&queue(), 10).await.unwrap().total, 69);
     n0.stop().await;
     n1.stop().await;
     n2.stop().await;

@@ -33,7 +33,7 @@ pub(crate) async fn dequeue(
     loop {
         // Mark the current version seen before checking, so a commit after the check wakes the wait below.
         changes.borrow_and_update();
-        if view.ready_now(queue).map_err(fail)? {
+        if view.ready_now(queue).await.map_err(fail)? {
             let cmd = Command::Dequeue {
                 queue: queue.clone(),
                 ack,
