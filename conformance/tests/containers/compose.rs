@@ -106,6 +106,24 @@ impl Project {
         format!("http://127.0.0.1:{port}")
     }
 
+    /// Waits (bounded) until Docker's healthcheck reports `service` healthy.
+    async fn wait_healthy(&self, service: &str) {
+        let id = self.container(service);
+        let until = tokio::time::Instant::now() + CONVERGE;
+        loop {
+            let health = docker(&["inspect", "--format", "{{.State.Health.Status}}", &id]);
+            if health == "healthy" {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{service} is {health} after {CONVERGE:?}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     fn logs(&self) -> String {
         self.command(&["logs", "--tail", "30"])
             .output()
@@ -136,6 +154,10 @@ async fn compose_cluster_survives_its_leader_stopping() {
             panic!("{s}: {e}\n{}", project.logs());
         }
         targets.set(i, Some(base));
+    }
+    // The image's healthcheck (`doq probe`, /readyz) passes on followers too: it never needs leadership.
+    for s in services {
+        project.wait_healthy(s).await;
     }
     let members = check_status(
         &Client::new(project.base("doq-2"))

@@ -1,7 +1,7 @@
 //! The test image and deploy/Dockerfile must not drift: the image deploy/test-image.sh builds has exactly
 //! the runtime layout the Dockerfile declares (user, volume, ports, healthcheck, entrypoint, config
 //! file), and the config file both copy is one a container can run with.
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, path::Path, process::Command};
 
 use doq_server::config::{Config, Sources};
 use serde_json::Value;
@@ -154,5 +154,100 @@ fn the_container_config_serves_every_exposed_port_from_the_data_volume() {
     assert!(
         ignore.lines().any(|l| l.trim() == "target/"),
         ".dockerignore keeps target/ out of the build context"
+    );
+}
+
+/// `cargo tree` of doq-server's dependencies (normal and build), one `name vX` per line, sorted, without
+/// the workspace's own crates (whose paths differ).
+fn dependency_versions(dir: &Path) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "doq-server",
+            "-e",
+            "normal,build",
+        ])
+        .args(["--prefix", "none"])
+        .current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo tree in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("(/"))
+        .map(|l| l.trim_end_matches(" (*)").to_string())
+        .collect()
+}
+
+/// The Dockerfile's dependency layer (manifests over placeholder sources, in a workspace cut down to
+/// doq's crates) must resolve to the same dependency versions as the real workspace; otherwise the
+/// cached layer would build other crates than the image ships, or fail (a new crate, a new target).
+/// The build step is replaced by `cargo tree`: the check needs no registry and compiles nothing.
+#[test]
+fn dockerfile_dependency_layer_resolves_like_the_workspace() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let joined = dockerfile.replace("\\\n", " ");
+    let dir = tempfile::tempdir().unwrap();
+    let mut copied = 0;
+    // The COPY lines before the layer's RUN: manifests into the work dir (never an absolute path).
+    for line in joined.lines().map(str::trim) {
+        if line.starts_with("RUN set -eu;") {
+            break;
+        }
+        let Some(args) = line.strip_prefix("COPY ") else {
+            continue;
+        };
+        let mut parts: Vec<&str> = args.split_whitespace().collect();
+        let dest = parts.pop().unwrap();
+        assert!(
+            !dest.starts_with('/') && !args.starts_with("--"),
+            "the dependency layer copies manifests into the work dir: {line}"
+        );
+        for src in parts {
+            let to = dir
+                .path()
+                .join(dest)
+                .join(Path::new(src).file_name().unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(repo().join(src), &to).unwrap();
+            copied += 1;
+        }
+    }
+    assert!(
+        copied >= 3,
+        "the dependency layer copies the manifests first"
+    );
+    let layer = joined
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("RUN set -eu;") && l.contains("cargo build"))
+        .expect("the dependency layer's RUN");
+    let build = "cargo build --release -p doq-server --bin doq;";
+    assert!(layer.contains(build), "{layer}");
+    let script = layer
+        .trim_start_matches("RUN ")
+        .replace(build, "true;")
+        .split("rm -rf")
+        .next()
+        .unwrap()
+        .to_string();
+    let status = Command::new("sh")
+        .args(["-euc", &script])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the layer's script: {script}");
+    assert_eq!(
+        dependency_versions(dir.path()),
+        dependency_versions(&repo())
     );
 }

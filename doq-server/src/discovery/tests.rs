@@ -309,7 +309,7 @@ async fn read_when_ready(http: u16, path: &str) -> (u16, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ordinal_zero_bootstraps_peers_join_restart_keeps_members_and_scale_to_five_joins() {
+async fn ordinal_zero_bootstraps_others_join_restart_scale_to_five_and_a_lost_volume_rejoins() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     let table: Table = Arc::default();
@@ -370,7 +370,25 @@ async fn ordinal_zero_bootstraps_peers_join_restart_keeps_members_and_scale_to_f
         read_when_ready(p4.http, &format!("/API/v1/queues/jobs/messages/{id}")).await;
     assert_eq!((status, &body["content"]), (200, &json!("kept")), "{body}");
 
-    for node in nodes.into_iter().chain(more) {
+    tracing::info!(
+        "--- doq-0 loses its volume: it finds the cluster through its peers and joins it"
+    );
+    let mut nodes = nodes;
+    nodes.remove(0).stop().await.unwrap();
+    std::fs::remove_dir_all(data.join(stable(&p0.name))).unwrap();
+    let again = p0.start(data, resolver.clone()).await;
+    wait_voters(p1.http, &[p0, p1, p2, p3, p4]).await;
+    let (status, body) =
+        read_when_ready(p0.http, &format!("/API/v1/queues/jobs/messages/{id}")).await;
+    assert_eq!((status, &body["content"]), (200, &json!("kept")), "{body}");
+    let (_, servers) = get(p0.http, "/API/v1/cluster/servers").await;
+    assert_eq!(
+        servers["servers"].as_array().map(Vec::len),
+        Some(5),
+        "one cluster, not a second one bootstrapped by doq-0: {servers}"
+    );
+
+    for node in nodes.into_iter().chain(more).chain([again]) {
         node.stop().await.unwrap();
     }
 }
