@@ -70,6 +70,8 @@ pub struct Plan {
     pub await_leases: bool,
     /// Keep the nodes' data directories after a valid run.
     pub keep_data: bool,
+    /// Extra arguments for every `doq` node.
+    pub node_args: Vec<String>,
 }
 
 impl Plan {
@@ -195,6 +197,7 @@ pub async fn inner(plan_path: &Path) -> ExitCode {
         backend: plan.backend.clone(),
         data_dir: plan.out.join("data"),
         log_dir: plan.out.clone(),
+        extra_args: plan.node_args.clone(),
     };
     let net = Net::new(&plan.tag, plan.nodes);
     let mut cluster = Cluster::new(plan.nodes, &net, &config);
