@@ -5,6 +5,8 @@
 mod applier;
 mod clock;
 mod consensus;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod raft;
 mod single;
 mod view;

@@ -3,7 +3,7 @@
 //! the node's `LogStore`), `state_machine` (the `Applier` with the Raft log id in its applied marker),
 //! `snapshot`, `network` and `service` (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
-mod codec;
+pub(crate) mod codec;
 mod log_store;
 mod network;
 mod service;
