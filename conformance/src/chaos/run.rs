@@ -348,7 +348,7 @@ async fn run(plan: &Plan, cluster: &mut Cluster) -> anyhow::Result<checker::Repo
     let clients: Vec<Client> = (0..plan.nodes)
         .map(|i| {
             Client::new(
-                1000 + u32::try_from(i).unwrap_or(0),
+                2000 + u32::try_from(i).unwrap_or(0),
                 i,
                 cluster.nodes[i].base(),
                 timeout,
@@ -364,7 +364,21 @@ async fn run(plan: &Plan, cluster: &mut Cluster) -> anyhow::Result<checker::Repo
         }
     }
     rec.nemesis("drain");
-    workload::drain(&clients, &queues, Instant::now() + DRAIN_DEADLINE).await;
+    let until = Instant::now() + DRAIN_DEADLINE;
+    let drainers = queues.iter().enumerate().flat_map(|(qi, q)| {
+        cluster
+            .nodes
+            .iter()
+            .map(move |n| (qi, q.name.clone(), n.index, n.base()))
+    });
+    let drainers: Vec<_> = drainers
+        .map(|(qi, queue, node, base)| {
+            let process = 1000 + u32::try_from(qi * 16 + node).unwrap_or(0);
+            let client = Client::new(process, node, base, timeout, rec.clone());
+            workload::drain(client, queue, until)
+        })
+        .collect();
+    futures::future::join_all(drainers).await;
     let unread = unsettled_ids(&rec);
     rec.nemesis(format!("read {} ids that no ack settled", unread.len()));
     workload::read_all(&clients, &unread, Instant::now() + DRAIN_DEADLINE).await;
