@@ -5,6 +5,8 @@
 mod applier;
 mod clock;
 mod consensus;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 pub mod raft;
 pub mod secret;

@@ -84,6 +84,10 @@ struct RunArgs {
     /// Keep the nodes' data directories after a valid run.
     #[arg(long)]
     keep_data: bool,
+    /// An extra argument for every node, repeatable, e.g. `--node-arg=--storage.sync
+    /// --node-arg=never` (to see the checker catch what that setting allows).
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    node_args: Vec<String>,
 }
 
 /// Parses the command line and runs it.
@@ -206,5 +210,6 @@ fn plan(args: RunArgs) -> anyhow::Result<Plan> {
         schedule,
         seed,
         keep_data: args.keep_data,
+        node_args: args.node_args,
     })
 }

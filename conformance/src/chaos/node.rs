@@ -30,6 +30,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// Where the nodes' logs go (`node-<i>.log`, appended across restarts).
     pub log_dir: PathBuf,
+    /// Extra command-line arguments for every node (keys the harness does not set itself).
+    pub extra_args: Vec<String>,
 }
 
 /// Whether the process runs, is stopped (SIGSTOP) or is dead (SIGKILL, not restarted yet).
@@ -126,6 +128,7 @@ impl Node {
             a.push("--cluster.join_addr".into());
             a.push(format!("{}:{HTTP_PORT}", Net::addr(j)));
         }
+        a.extend(self.config.extra_args.iter().cloned());
         a
     }
 

@@ -70,6 +70,8 @@ pub struct Plan {
     pub await_leases: bool,
     /// Keep the nodes' data directories after a valid run.
     pub keep_data: bool,
+    /// Extra arguments for every `doq` node.
+    pub node_args: Vec<String>,
 }
 
 impl Plan {
@@ -195,6 +197,7 @@ pub async fn inner(plan_path: &Path) -> ExitCode {
         backend: plan.backend.clone(),
         data_dir: plan.out.join("data"),
         log_dir: plan.out.clone(),
+        extra_args: plan.node_args.clone(),
     };
     let net = Net::new(&plan.tag, plan.nodes);
     let mut cluster = Cluster::new(plan.nodes, &net, &config);
@@ -345,7 +348,7 @@ async fn run(plan: &Plan, cluster: &mut Cluster) -> anyhow::Result<checker::Repo
     let clients: Vec<Client> = (0..plan.nodes)
         .map(|i| {
             Client::new(
-                1000 + u32::try_from(i).unwrap_or(0),
+                2000 + u32::try_from(i).unwrap_or(0),
                 i,
                 cluster.nodes[i].base(),
                 timeout,
@@ -361,7 +364,21 @@ async fn run(plan: &Plan, cluster: &mut Cluster) -> anyhow::Result<checker::Repo
         }
     }
     rec.nemesis("drain");
-    workload::drain(&clients, &queues, Instant::now() + DRAIN_DEADLINE).await;
+    let until = Instant::now() + DRAIN_DEADLINE;
+    let drainers = queues.iter().enumerate().flat_map(|(qi, q)| {
+        cluster
+            .nodes
+            .iter()
+            .map(move |n| (qi, q.name.clone(), n.index, n.base()))
+    });
+    let drainers: Vec<_> = drainers
+        .map(|(qi, queue, node, base)| {
+            let process = 1000 + u32::try_from(qi * 16 + node).unwrap_or(0);
+            let client = Client::new(process, node, base, timeout, rec.clone());
+            workload::drain(client, queue, until)
+        })
+        .collect();
+    futures::future::join_all(drainers).await;
     let unread = unsettled_ids(&rec);
     rec.nemesis(format!("read {} ids that no ack settled", unread.len()));
     workload::read_all(&clients, &unread, Instant::now() + DRAIN_DEADLINE).await;

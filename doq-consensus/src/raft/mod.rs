@@ -6,7 +6,7 @@
 //! `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
 //! (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
-mod codec;
+pub(crate) mod codec;
 mod forwarder;
 mod gate;
 mod log_store;
