@@ -212,25 +212,9 @@ impl Applier {
         committed
     }
 
-    /// Tries again to rebuild the engine from the store after a failed rebuild (the disk may be back), so
-    /// a node recovers from a storage fault without a restart. Memory then matches disk again: what the
-    /// failed commits carried was answered as a storage error (outcome unknown), never acknowledged.
-    fn repair(&mut self) {
-        let store: &dyn QueueStore = &*self.shared.store;
-        let Ok(mut engine) = self.shared.engine.write() else {
-            return;
-        };
-        let Ok(fresh) = Engine::rebuild(&Source(store)) else {
-            return;
-        };
-        let Ok(applied) = store.applied() else {
-            return;
-        };
-        *engine = fresh;
-        self.applied = applied.map_or(0, |a| a.index);
-        self.broken = None;
-        self.shared.health.repaired();
-        tracing::warn!("engine rebuilt from the store; accepting writes again");
+    /// The index of the last command applied to the engine.
+    pub(crate) fn applied(&self) -> LogIndex {
+        self.applied
     }
 
     /// The store the applier commits to.

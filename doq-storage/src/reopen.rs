@@ -99,6 +99,14 @@ impl QueueStore for Reopening {
         done
     }
 
+    fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
+        let done = self.with("commit batch", |s| s.commit_ref(batch));
+        if done.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        done
+    }
+
     fn flush(&self) -> Result<()> {
         let done = self.with("flush", QueueStore::flush);
         if done.is_err() {

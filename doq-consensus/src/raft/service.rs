@@ -9,7 +9,7 @@ use openraft::raft::VoteRequest;
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::{Request, Response, Status};
 
-use super::{codec, network::MembershipChange, types::TypeConfig, wire, Inner};
+use super::{codec, network::MembershipChange, wire, Inner};
 
 /// Serves this node's side of the cluster protocol.
 #[derive(Clone, Debug)]
