@@ -115,7 +115,7 @@ impl Schedule {
                     .chain(faults.iter())
                     .map(|f| Step {
                         fault: *f,
-                        secs: 16,
+                        secs: 14,
                     })
                     .collect();
                 steps.shuffle(rng);
