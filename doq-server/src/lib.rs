@@ -8,6 +8,8 @@ pub mod config;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+#[cfg(feature = "pprof")]
+mod profile;
 mod progress;
 pub mod server;
 pub mod telemetry;
