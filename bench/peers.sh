@@ -6,7 +6,8 @@
 # Each doq backend is also measured with `doq bench` (this repository's load generator: the same loop over
 # HTTP, then over gRPC), right after qbench on the same node.
 # Needs: redis-server and beanstalkd (apt-get install -y redis-server beanstalkd), and qbench built
-# from the team's shared tools; DOQ=/path/to/doq skips building doq (QBENCH=/path/to/qbench, default ../shared/tools/qbench/target/release/qbench).
+# from the team's shared tools; DOQ=/path/to/doq skips building doq (QBENCH=/path/to/qbench, default ../shared/tools/qbench/target/release/qbench;
+# DOQ_BENCH=/path/to/doq runs `doq bench` from another build, e.g. to measure an older server that lacks it).
 # Every server listens on 127.0.0.1 only, keeps its data under a temp dir, and is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ if [ -z "${DOQ:-}" ]; then
     cargo build --release -p doq-server --bin doq >&2
     DOQ="$CARGO_TARGET_DIR/release/doq"
 fi
+DOQ_BENCH="${DOQ_BENCH:-$DOQ}"
 DATA=$(mktemp -d /tmp/doq-peers.XXXXXX)
 PIDS=()
 stop() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
@@ -34,7 +36,7 @@ run() { # label target port extra-args...
 }
 
 doq_bench() { # label protocol addr
-    timeout 120 "$DOQ" bench --protocol "$2" --addr "$3" -u "$VUS" -d "$DUR" --warmup 2s --ack explicit \
+    timeout 120 "$DOQ_BENCH" bench --protocol "$2" --addr "$3" -u "$VUS" -d "$DUR" --warmup 2s --ack explicit \
         --label "$1" --json "$DATA/$1.json" | tee "$DATA/$1.txt" >&2
 }
 for backend in $BACKENDS; do

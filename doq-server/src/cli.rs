@@ -267,10 +267,17 @@ fn serve(settings: &[String]) -> ExitCode {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(async {
+        #[cfg(feature = "pprof")]
+        let profile = crate::profile::Profile::from_env();
+        let served = runtime.block_on(async {
             let listeners = Listeners::bind(config).await?;
             server::run(config.clone(), listeners, shutdown_signal()).await
-        })
+        });
+        #[cfg(feature = "pprof")]
+        if let Some(profile) = profile {
+            profile.finish();
+        }
+        served
     })
 }
 

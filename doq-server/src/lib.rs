@@ -11,6 +11,8 @@ pub mod errors;
 pub mod grpc;
 pub mod http;
 mod probe;
+#[cfg(feature = "pprof")]
+mod profile;
 mod progress;
 pub mod server;
 pub mod telemetry;
