@@ -9,6 +9,7 @@ pub mod config;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+pub mod peer_tls;
 mod progress;
 pub mod server;
 pub mod telemetry;

@@ -21,6 +21,7 @@ use crate::{
     config::Config,
     grpc::{self, DoqService, GrpcOptions},
     http::{self, AppState, HttpLimits},
+    peer_tls::{self, PeerTls},
     tls::Tls,
 };
 
@@ -162,7 +163,8 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             config.backup.tombstone_retention,
             stop.clone(),
         );
-        let (node, raft_addr, raft_serving) = start_raft(&config, listener, stores, clock).await?;
+        let (node, raft_addr, raft_serving) =
+            start_raft(&config, listener, stores, clock, tls.as_ref()).await?;
         raft_parts = Some((raft_addr, raft_serving));
         node
     } else {
@@ -356,7 +358,13 @@ async fn start_raft(
     listener: TcpListener,
     stores: Stores,
     clock: Arc<dyn Clock>,
+    tls: Option<&Tls>,
 ) -> anyhow::Result<(Arc<dyn Consensus>, SocketAddr, RaftServing)> {
+    // With tls.* set, node-to-node traffic is TLS both ways (API.md §5).
+    let peer_tls = match tls {
+        Some(_) => Some(PeerTls::load(Path::new(&config.tls.cert), &config.tls.ca)?),
+        None => None,
+    };
     let raft_addr = listener.local_addr()?;
     let advertise_addr = match config.raft.advertise_address.as_str() {
         // Bound to port 0 (tests): peers must use the port the OS picked.
@@ -375,26 +383,40 @@ async fn start_raft(
         snapshot_threshold: config.raft.snapshot_threshold,
         secret: config.cluster.secret.clone(),
         flush_log: config.storage.sync == "always",
+        tls: peer_tls.as_ref().map(|t| t.grpc.clone()),
     };
     let node = Arc::new(RaftNode::open(stores, clock, options).await?);
     let token = CancellationToken::new();
     let serving = {
         let service = node.service();
         let token = token.clone();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
-                .await
-        })
+        match tls {
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                tokio::spawn(async move {
+                    tonic::transport::Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+                        .await
+                })
+            }
+            Some(tls) => {
+                let incoming = tls.grpc_incoming(listener, token.clone());
+                tokio::spawn(async move {
+                    tonic::transport::Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+                        .await
+                })
+            }
+        }
     };
     if node.is_pristine().await? {
         let joins = config.join_addrs();
         if joins.is_empty() {
             node.bootstrap().await?;
         } else {
-            join(config, &joins, &advertise_addr).await?;
+            join(config, &joins, &advertise_addr, peer_tls.as_ref()).await?;
             node.wait_voter(JOIN_DEADLINE).await?;
         }
     } else {
@@ -403,13 +425,15 @@ async fn start_raft(
     Ok((node, raft_addr, (token, serving)))
 }
 
-/// Asks the members at `addrs` (HTTP `host:port`) to add this node, every 2 s for up to 60 s. A member
-/// that refuses hands out a nonce; with `cluster.secret` set the next attempt proves the secret over it
-/// (API.md §5), so the secret itself is never sent.
-async fn join(config: &Config, addrs: &[String], advertise: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(JOIN_DEADLINE + JOIN_RETRY)
-        .build()?;
+/// Asks the members at `addrs` (HTTP `host:port`) to add this node, every 2 s for up to 60 s, over
+/// HTTPS when `tls` is set. A member that refuses hands out a nonce; with `cluster.secret` set the next
+/// attempt proves the secret over it (API.md §5), so the secret itself is never sent.
+async fn join(
+    config: &Config,
+    addrs: &[String],
+    advertise: &str,
+    tls: Option<&PeerTls>,
+) -> anyhow::Result<()> {
     let body =
         serde_json::to_vec(&serde_json::json!({"id": config.cluster.node_id, "addr": advertise}))?;
     let secret = doq_consensus::ClusterSecret::new(&config.cluster.secret);
@@ -421,40 +445,39 @@ async fn join(config: &Config, addrs: &[String], advertise: &str) -> anyhow::Res
             let mut nonce: Option<String> = None;
             // At most two tries per member: plain (or with the token), then with a proof over its nonce.
             for _ in 0..2 {
-                let mut req = client
-                    .post(format!("http://{addr}{path}"))
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
+                let mut headers = Vec::new();
                 if !config.auth.token.is_empty() {
-                    req = req.bearer_auth(&config.auth.token);
+                    headers.push(("authorization", format!("Bearer {}", config.auth.token)));
                 }
                 if let (Some(secret), Some(nonce)) = (&secret, &nonce) {
-                    req = req.header(
+                    headers.push((
                         doq_consensus::secret::PROOF_HEADER,
                         secret.prove(nonce, path, &body),
-                    );
+                    ));
                 }
-                match req.send().await {
-                    Ok(resp) if resp.status().is_success() => {
+                match peer_tls::post(addr, path, &headers, body.clone(), tls).await {
+                    Ok(resp) if resp.status.is_success() => {
                         info!(via = %addr, "joined the cluster");
                         return Ok(());
                     }
                     Ok(resp) => {
-                        let status = resp.status();
                         let offered = resp
-                            .headers()
+                            .headers
                             .get(doq_consensus::secret::NONCE_HEADER)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned);
-                        last =
-                            format!("{addr}: {status} {}", resp.text().await.unwrap_or_default());
+                        last = format!(
+                            "{addr}: {} {}",
+                            resp.status,
+                            String::from_utf8_lossy(&resp.body)
+                        );
                         match offered {
                             Some(n) if secret.is_some() && nonce.is_none() => nonce = Some(n),
                             _ => break,
                         }
                     }
                     Err(e) => {
-                        last = format!("{addr}: {e}");
+                        last = format!("{addr}: {e:#}");
                         break;
                     }
                 }

@@ -74,6 +74,9 @@ pub struct RaftOptions {
     /// and state-machine commits need no fsync of their own. Leave it off for a store that syncs each
     /// write itself, or for `storage.sync = never`.
     pub flush_log: bool,
+    /// Node-to-node TLS (`tls.*`): when set, calls to peers use `https://` with this configuration (the
+    /// CA peers' certificates must chain to). The server side is the listener's business.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Default for RaftOptions {
@@ -87,6 +90,7 @@ impl Default for RaftOptions {
             snapshot_threshold: 8192,
             secret: String::new(),
             flush_log: false,
+            tls: None,
         }
     }
 }
@@ -149,7 +153,7 @@ impl RaftNode {
         let raft = Raft::new(
             id,
             Arc::new(config),
-            NetworkFactory::new(options.secret.clone()),
+            NetworkFactory::new(options.secret.clone(), options.tls.clone()),
             log,
             sm,
         )
@@ -360,7 +364,7 @@ impl Inner {
                 return peer.clone();
             }
         }
-        let peer = Peer::new(id, node, &self.options.secret);
+        let peer = Peer::new(id, node, &self.options.secret, self.options.tls.as_ref());
         *cached = Some((id, node.clone(), peer.clone()));
         peer
     }

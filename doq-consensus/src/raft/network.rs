@@ -20,7 +20,7 @@ use openraft::{
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tonic::{
     metadata::{Ascii, MetadataValue},
-    transport::{Channel, Endpoint},
+    transport::{Channel, ClientTlsConfig, Endpoint},
 };
 
 use super::{
@@ -90,9 +90,19 @@ struct CallError(String);
 impl Peer {
     /// A lazily connecting client of `node` (id `target`). An address that cannot be a URI gives a peer
     /// whose every call fails, so membership with a bad address cannot crash replication.
-    pub(crate) fn new(target: u64, node: &DoqNode, secret: &str) -> Self {
-        let client = Endpoint::from_shared(format!("http://{}", node.addr))
+    pub(crate) fn new(
+        target: u64,
+        node: &DoqNode,
+        secret: &str,
+        tls: Option<&ClientTlsConfig>,
+    ) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client = Endpoint::from_shared(format!("{scheme}://{}", node.addr))
             .ok()
+            .and_then(|e| match tls {
+                Some(tls) => e.tls_config(tls.clone()).ok(),
+                None => Some(e),
+            })
             .map(|e| {
                 e.connect_timeout(CONNECT_TIMEOUT)
                     .tcp_nodelay(true)
@@ -262,12 +272,13 @@ impl Status {
 #[derive(Clone, Debug)]
 pub(crate) struct NetworkFactory {
     secret: String,
+    tls: Option<ClientTlsConfig>,
 }
 
 impl NetworkFactory {
-    /// A factory whose peers present `secret`.
-    pub(crate) fn new(secret: String) -> Self {
-        Self { secret }
+    /// A factory whose peers present `secret`, over TLS when `tls` is set.
+    pub(crate) fn new(secret: String, tls: Option<ClientTlsConfig>) -> Self {
+        Self { secret, tls }
     }
 }
 
@@ -275,7 +286,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Peer;
 
     async fn new_client(&mut self, target: u64, node: &DoqNode) -> Peer {
-        Peer::new(target, node, &self.secret)
+        Peer::new(target, node, &self.secret, self.tls.as_ref())
     }
 }
 
