@@ -659,6 +659,69 @@ mod tests {
         }
     }
 
+    /// `/readyz` in a cluster: ready everywhere with a leader, `?leader=true` only on the leader, and
+    /// 503 "no leader known" on a node whose peers are gone (it cannot elect itself).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readyz_fails_without_a_leader() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |id: &str, join: String| {
+            let mut config = crate::config::Config {
+                consensus: "raft".into(),
+                ..crate::config::Config::default()
+            };
+            config.cluster.node_id = id.into();
+            config.cluster.join_addr = join;
+            config.http.host = "127.0.0.1".into();
+            config.http.port = 0;
+            config.grpc.address = String::new();
+            config.raft.address = "127.0.0.1:0".into();
+            config.raft.heartbeat_interval_ms = 50;
+            config.raft.election_timeout_ms = 300;
+            config.storage.backend = "memory".into();
+            config.storage.data_dir = dir.path().to_path_buf();
+            async move {
+                let listeners = super::Listeners::bind(&config).await.unwrap();
+                super::start(config, listeners, super::Deps::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let n0 = start("n0", String::new()).await;
+        let seed = n0.http_addr.to_string();
+        let n1 = start("n1", seed.clone()).await;
+        let n2 = start("n2", seed).await;
+        let readyz = |addr: std::net::SocketAddr, q: &'static str| async move {
+            let resp = reqwest::get(format!("http://{addr}/readyz{q}"))
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        };
+        assert_eq!(readyz(n2.http_addr, "").await.0, 200);
+        let leader = n2.consensus.status().leader_id.unwrap();
+        let mut nodes = vec![("n0", n0), ("n1", n1), ("n2", n2)];
+        // Keep a follower; stop the other two (the leader among them).
+        let at = nodes.iter().position(|(id, _)| *id != leader).unwrap();
+        let (_, kept) = nodes.remove(at);
+        let (status, why) = readyz(kept.http_addr, "?leader=true").await;
+        assert_eq!(status, 503, "{why}");
+        assert!(why.starts_with("not the leader"), "{why}");
+        for (_, n) in nodes {
+            n.stop().await.unwrap();
+        }
+        // Two of three gone: the follower has no leader (no quorum to elect one) and says so.
+        let mut last = (0, String::new());
+        for _ in 0..100 {
+            last = readyz(kept.http_addr, "").await;
+            if last.0 == 503 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(last.0, 503, "{}", last.1);
+        assert_eq!(last.1, "no leader known");
+        kept.stop().await.unwrap();
+    }
+
     #[test]
     fn a_node_directory_keeps_its_consensus_mode() {
         let dir = tempfile::tempdir().unwrap();
