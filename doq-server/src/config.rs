@@ -206,6 +206,8 @@ pub struct TlsConfig {
     pub cert: String,
     /// PEM private key.
     pub key: String,
+    /// PEM CA certificates peers' certificates must chain to (node-to-node TLS); empty: those in `cert`.
+    pub ca: String,
 }
 
 /// `backup.*`
@@ -660,6 +662,9 @@ impl Config {
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return bad("tls.cert and tls.key must be set together".into());
+        }
+        if !self.tls.ca.is_empty() && self.tls.cert.is_empty() {
+            return bad("tls.ca needs tls.cert and tls.key (node-to-node TLS)".into());
         }
         if !matches!(
             self.logging.level.as_str(),

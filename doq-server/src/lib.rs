@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+pub mod peer_tls;
 mod probe;
 #[cfg(feature = "pprof")]
 mod profile;

@@ -22,6 +22,7 @@ use crate::{
     discovery::{Discovery, DnsResolver, PeerResolver, Start},
     grpc::{self, DoqService, GrpcOptions},
     http::{self, AppState, HttpLimits},
+    peer_tls::{self, PeerTls},
     tls::Tls,
 };
 
@@ -177,8 +178,15 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             };
             Some(Discovery::new(&config, resolver)?)
         };
-        let (node, raft_addr, raft_serving) =
-            start_raft(&config, listener, stores, clock, discovery.as_ref()).await?;
+        let (node, raft_addr, raft_serving) = start_raft(
+            &config,
+            listener,
+            stores,
+            clock,
+            discovery.as_ref(),
+            tls.as_ref(),
+        )
+        .await?;
         raft_parts = Some((raft_addr, raft_serving));
         node
     } else {
@@ -374,7 +382,13 @@ async fn start_raft(
     stores: Stores,
     clock: Arc<dyn Clock>,
     discovery: Option<&Discovery>,
+    tls: Option<&Tls>,
 ) -> anyhow::Result<(Arc<dyn Consensus>, SocketAddr, RaftServing)> {
+    // With tls.* set, node-to-node traffic is TLS both ways (API.md §5).
+    let peer_tls = match tls {
+        Some(_) => Some(PeerTls::load(Path::new(&config.tls.cert), &config.tls.ca)?),
+        None => None,
+    };
     let raft_addr = listener.local_addr()?;
     let advertise_addr = match config.raft.advertise_address.as_str() {
         // Bound to port 0 (tests): peers must use the port the OS picked.
@@ -393,19 +407,33 @@ async fn start_raft(
         snapshot_threshold: config.raft.snapshot_threshold,
         secret: config.cluster.secret.clone(),
         flush_log: config.storage.sync == "always",
+        tls: peer_tls.as_ref().map(|t| t.grpc.clone()),
     };
     let node = Arc::new(RaftNode::open(stores, clock, options).await?);
     let token = CancellationToken::new();
     let serving = {
         let service = node.service();
         let token = token.clone();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
-                .await
-        })
+        match tls {
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                tokio::spawn(async move {
+                    tonic::transport::Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+                        .await
+                })
+            }
+            Some(tls) => {
+                let incoming = tls.grpc_incoming(listener, token.clone());
+                tokio::spawn(async move {
+                    tonic::transport::Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+                        .await
+                })
+            }
+        }
     };
     if node.is_pristine().await? {
         let start = match discovery {
@@ -416,7 +444,7 @@ async fn start_raft(
         match start {
             Start::Bootstrap => node.bootstrap().await?,
             Start::Join => {
-                join(config, discovery, &advertise_addr).await?;
+                join(config, discovery, &advertise_addr, peer_tls.as_ref()).await?;
                 node.wait_voter(JOIN_DEADLINE).await?;
             }
         }
@@ -433,10 +461,8 @@ async fn join(
     config: &Config,
     discovery: Option<&Discovery>,
     advertise: &str,
+    tls: Option<&PeerTls>,
 ) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(JOIN_DEADLINE + JOIN_RETRY)
-        .build()?;
     let body =
         serde_json::to_vec(&serde_json::json!({"id": config.cluster.node_id, "addr": advertise}))?;
     let secret = doq_consensus::ClusterSecret::new(&config.cluster.secret);
@@ -455,40 +481,39 @@ async fn join(
             let mut nonce: Option<String> = None;
             // At most two tries per member: plain (or with the token), then with a proof over its nonce.
             for _ in 0..2 {
-                let mut req = client
-                    .post(format!("http://{addr}{path}"))
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
+                let mut headers = Vec::new();
                 if !config.auth.token.is_empty() {
-                    req = req.bearer_auth(&config.auth.token);
+                    headers.push(("authorization", format!("Bearer {}", config.auth.token)));
                 }
                 if let (Some(secret), Some(nonce)) = (&secret, &nonce) {
-                    req = req.header(
+                    headers.push((
                         doq_consensus::secret::PROOF_HEADER,
                         secret.prove(nonce, path, &body),
-                    );
+                    ));
                 }
-                match req.send().await {
-                    Ok(resp) if resp.status().is_success() => {
+                match peer_tls::post(addr, path, &headers, body.clone(), tls).await {
+                    Ok(resp) if resp.status.is_success() => {
                         info!(via = %addr, "joined the cluster");
                         return Ok(());
                     }
                     Ok(resp) => {
-                        let status = resp.status();
                         let offered = resp
-                            .headers()
+                            .headers
                             .get(doq_consensus::secret::NONCE_HEADER)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned);
-                        last =
-                            format!("{addr}: {status} {}", resp.text().await.unwrap_or_default());
+                        last = format!(
+                            "{addr}: {} {}",
+                            resp.status,
+                            String::from_utf8_lossy(&resp.body)
+                        );
                         match offered {
                             Some(n) if secret.is_some() && nonce.is_none() => nonce = Some(n),
                             _ => break,
                         }
                     }
                     Err(e) => {
-                        last = format!("{addr}: {e}");
+                        last = format!("{addr}: {e:#}");
                         break;
                     }
                 }
@@ -668,6 +693,69 @@ mod tests {
             assert_eq!(got.status().as_u16(), want, "token {token:?}");
             node.stop().await.unwrap();
         }
+    }
+
+    /// `/readyz` in a cluster: ready everywhere with a leader, `?leader=true` only on the leader, and
+    /// 503 "no leader known" on a node whose peers are gone (it cannot elect itself).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readyz_fails_without_a_leader() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |id: &str, join: String| {
+            let mut config = crate::config::Config {
+                consensus: "raft".into(),
+                ..crate::config::Config::default()
+            };
+            config.cluster.node_id = id.into();
+            config.cluster.join_addr = join;
+            config.http.host = "127.0.0.1".into();
+            config.http.port = 0;
+            config.grpc.address = String::new();
+            config.raft.address = "127.0.0.1:0".into();
+            config.raft.heartbeat_interval_ms = 50;
+            config.raft.election_timeout_ms = 300;
+            config.storage.backend = "memory".into();
+            config.storage.data_dir = dir.path().to_path_buf();
+            async move {
+                let listeners = super::Listeners::bind(&config).await.unwrap();
+                super::start(config, listeners, super::Deps::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let n0 = start("n0", String::new()).await;
+        let seed = n0.http_addr.to_string();
+        let n1 = start("n1", seed.clone()).await;
+        let n2 = start("n2", seed).await;
+        let readyz = |addr: std::net::SocketAddr, q: &'static str| async move {
+            let resp = reqwest::get(format!("http://{addr}/readyz{q}"))
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        };
+        assert_eq!(readyz(n2.http_addr, "").await.0, 200);
+        let leader = n2.consensus.status().leader_id.unwrap();
+        let mut nodes = vec![("n0", n0), ("n1", n1), ("n2", n2)];
+        // Keep a follower; stop the other two (the leader among them).
+        let at = nodes.iter().position(|(id, _)| *id != leader).unwrap();
+        let (_, kept) = nodes.remove(at);
+        let (status, why) = readyz(kept.http_addr, "?leader=true").await;
+        assert_eq!(status, 503, "{why}");
+        assert!(why.starts_with("not the leader"), "{why}");
+        for (_, n) in nodes {
+            n.stop().await.unwrap();
+        }
+        // Two of three gone: the follower has no leader (no quorum to elect one) and says so.
+        let mut last = (0, String::new());
+        for _ in 0..100 {
+            last = readyz(kept.http_addr, "").await;
+            if last.0 == 503 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(last.0, 503, "{}", last.1);
+        assert_eq!(last.1, "no leader known");
+        kept.stop().await.unwrap();
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct RaftOptions {
     /// and state-machine commits need no fsync of their own. Leave it off for a store that syncs each
     /// write itself, or for `storage.sync = never`.
     pub flush_log: bool,
+    /// Node-to-node TLS (`tls.*`): when set, calls to peers use `https://` with this configuration (the
+    /// CA peers' certificates must chain to). The server side is the listener's business.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Default for RaftOptions {
@@ -92,6 +95,7 @@ impl Default for RaftOptions {
             snapshot_threshold: 8192,
             secret: String::new(),
             flush_log: false,
+            tls: None,
         }
     }
 }
@@ -141,7 +145,7 @@ impl RaftNode {
     /// The node neither bootstraps nor joins by itself.
     pub async fn open(stores: Stores, clock: Arc<dyn Clock>, options: RaftOptions) -> Result<Self> {
         let (view, log, sm) = recover(stores, clock, options.flush_log).await?;
-        let peers = Arc::new(Peers::new(options.secret.clone()));
+        let peers = Arc::new(Peers::new(options.secret.clone(), options.tls.clone()));
         let config = Config {
             cluster_name: "doq".into(),
             heartbeat_interval: options.heartbeat_ms,

@@ -24,7 +24,7 @@ use openraft::{
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tonic::{
     metadata::{Ascii, MetadataValue},
-    transport::{Channel, Endpoint},
+    transport::{Channel, ClientTlsConfig, Endpoint},
 };
 
 use super::{
@@ -98,9 +98,19 @@ struct CallError(String);
 impl Peer {
     /// A lazily connecting client of `node` (id `target`). An address that cannot be a URI gives a peer
     /// whose every call fails, so membership with a bad address cannot crash replication.
-    pub(crate) fn new(target: u64, node: &DoqNode, secret: &str) -> Self {
-        let client = Endpoint::from_shared(format!("http://{}", node.addr))
+    pub(crate) fn new(
+        target: u64,
+        node: &DoqNode,
+        secret: &str,
+        tls: Option<&ClientTlsConfig>,
+    ) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client = Endpoint::from_shared(format!("{scheme}://{}", node.addr))
             .ok()
+            .and_then(|e| match tls {
+                Some(tls) => e.tls_config(tls.clone()).ok(),
+                None => Some(e),
+            })
             .map(|e| {
                 e.connect_timeout(CONNECT_TIMEOUT)
                     .tcp_nodelay(true)
@@ -285,14 +295,16 @@ impl Status {
 #[derive(Debug)]
 pub(crate) struct Peers {
     secret: String,
+    tls: Option<ClientTlsConfig>,
     cache: Mutex<HashMap<u64, Peer>>,
 }
 
 impl Peers {
-    /// An empty cache whose peers present `secret`.
-    pub(crate) fn new(secret: String) -> Self {
+    /// An empty cache whose peers present `secret`, over TLS when `tls` is set.
+    pub(crate) fn new(secret: String, tls: Option<ClientTlsConfig>) -> Self {
         Self {
             secret,
+            tls,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -306,7 +318,7 @@ impl Peers {
                 return peer.clone();
             }
         }
-        let peer = Peer::new(id, node, &self.secret);
+        let peer = Peer::new(id, node, &self.secret, self.tls.as_ref());
         cache.insert(id, peer.clone());
         peer
     }

@@ -72,6 +72,7 @@ impl TestNode {
             apply_timeout: Duration::from_secs(5),
             snapshot_threshold: 20,
             secret: "s3cret".into(),
+            tls: None,
             // As the server runs a cluster: no per-write sync, the log flushed instead.
             flush_log: true,
         };
@@ -300,6 +301,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
             addr: n0.addr.clone(),
         },
         "wrong",
+        None,
     );
     let refused = intruder
         .forward(&[enqueue(99)], Duration::from_secs(2))
