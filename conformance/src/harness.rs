@@ -342,15 +342,17 @@ async fn boot_all(configs: &mut [Config], clock: &ManualClock) -> anyhow::Result
     Ok(nodes)
 }
 
-/// [`boot`], retried for a few seconds while the data directory is still locked: after a graceful stop,
-/// tasks of the stopped Raft node (replication streams, peer connections) may hold the store for a
-/// moment longer. A process exit ends them at once; in one process the harness waits them out.
+/// [`boot`], retried for a few seconds while the data directory is still locked or the Raft port still
+/// bound: after a graceful stop, tasks of the stopped Raft node (replication streams, peer connections)
+/// may hold them for a moment longer. A process exit ends them at once; in one process the harness waits them out.
 async fn boot_retrying(config: &Config, clock: &ManualClock) -> anyhow::Result<Node> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match boot(config, clock).await {
             Err(e)
-                if format!("{e:#}").contains("in use by another process")
+                if (format!("{e:#}").contains("in use by another process")
+                    || e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse))
                     && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;

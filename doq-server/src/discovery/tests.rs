@@ -237,19 +237,47 @@ impl Pod {
         c
     }
 
+    /// Starts the pod. A restart right after a graceful stop retries for a few seconds while the
+    /// stopped node's last tasks still hold its ports or its data directory (in one process they end a
+    /// moment after `stop` returns; a process exit ends them at once).
     async fn start(&self, data: &Path, resolver: Arc<dyn PeerResolver>) -> Node {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.try_start(data, resolver.clone()).await {
+                Ok(node) => return node,
+                Err(e) if tokio::time::Instant::now() < deadline && still_held(&e) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("start {}: {e:#}", self.name),
+            }
+        }
+    }
+
+    async fn try_start(
+        &self,
+        data: &Path,
+        resolver: Arc<dyn PeerResolver>,
+    ) -> anyhow::Result<Node> {
         let config = self.config(data);
         let listeners = Listeners {
-            http: TcpListener::bind(("127.0.0.1", self.http)).await.unwrap(),
+            http: TcpListener::bind(("127.0.0.1", self.http)).await?,
             grpc: None,
-            raft: Some(TcpListener::bind(("127.0.0.1", self.raft)).await.unwrap()),
+            raft: Some(TcpListener::bind(("127.0.0.1", self.raft)).await?),
         };
         let deps = Deps {
             resolver: Some(resolver),
             ..Deps::default()
         };
-        server::start(config, listeners, deps).await.unwrap()
+        server::start(config, listeners, deps).await
     }
+}
+
+/// A port or data directory that a node stopped a moment ago may still hold.
+fn still_held(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("in use by another process")
+        || e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
 }
 
 /// Starts `pods` at once, as a StatefulSet with `podManagementPolicy: Parallel` does.
