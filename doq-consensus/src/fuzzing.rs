@@ -5,24 +5,37 @@
 //! encode/decode round trip unchanged (a panic is how a fuzzer learns of a failure).
 use crate::raft::codec;
 
-/// A log entry's payload (a stamped command).
+/// A log entry's payload: a batch of stamped commands, or one stamped command as entries were
+/// written before they carried batches.
 pub fn log_entry(bytes: &[u8]) {
-    if let Ok(stamped) = codec::decode_stamped(bytes) {
-        let again = codec::decode_stamped(&codec::encode_stamped(&stamped));
-        assert_eq!(again.as_ref(), Ok(&stamped), "log entry round trip");
+    if let Ok(batch) = codec::decode_batch(bytes) {
+        let again = codec::decode_batch(&codec::encode_batch(&batch));
+        assert_eq!(again.as_ref(), Ok(&batch), "log entry round trip");
     }
 }
 
-/// A write forwarded from a follower to the leader.
+/// The writes a follower forwards to the leader in one call.
 pub fn forwarded_command(bytes: &[u8]) {
-    if let Ok(command) = codec::decode_command(bytes) {
-        let again = codec::decode_command(&codec::encode_command(&command));
-        assert_eq!(again.as_ref(), Ok(&command), "forwarded command round trip");
+    if let Ok(commands) = codec::decode_commands(bytes) {
+        let again = codec::decode_commands(&codec::encode_commands(&commands));
+        assert_eq!(
+            again.as_ref(),
+            Ok(&commands),
+            "forwarded commands round trip"
+        );
     }
 }
 
-/// A command's outcome, sent back over a forwarding hop.
+/// The outcomes sent back over a forwarding hop, one per command.
 pub fn forwarded_outcome(bytes: &[u8]) {
+    if let Ok(outcomes) = codec::decode_outcomes(bytes) {
+        let again = codec::decode_outcomes(&codec::encode_outcomes(&outcomes));
+        assert_eq!(
+            again.as_ref(),
+            Ok(&outcomes),
+            "forwarded outcomes round trip"
+        );
+    }
     if let Ok(outcome) = codec::decode_outcome(bytes) {
         let again = codec::decode_outcome(&codec::encode_outcome(&outcome));
         assert_eq!(again.as_ref(), Ok(&outcome), "forwarded outcome round trip");
@@ -50,7 +63,9 @@ mod tests {
         let outcome: doq_api::Result<Reply> = Err(doq_api::Error::Internal("x".into()));
         let inputs = [
             codec::encode_stamped(&stamped),
-            codec::encode_command(&command),
+            codec::encode_batch(&[stamped.clone(), stamped]),
+            codec::encode_commands(&[command]),
+            codec::encode_outcomes(std::slice::from_ref(&outcome)),
             codec::encode_outcome(&outcome),
             vec![],
             vec![1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
