@@ -59,6 +59,9 @@ fuzz_target!(|data: &[u8]| {
             default_ack_timeout: 1800,
             stats_window: 10,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            spool_dir: std::env::temp_dir(),
+            // A small cap, so a fuzzed restore upload cannot fill the disk.
+            max_restore_bytes: 1 << 20,
         };
         let app = router(state);
         for (method, path, body) in requests {
