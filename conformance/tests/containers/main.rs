@@ -4,12 +4,13 @@
 //! through a leader stop, a follower's network partition and a rolling restart, nothing acknowledged
 //! lost), and the rendered Kubernetes manifests (`kubectl kustomize`).
 //!
-//! Containers are driven through the docker CLI ([`docker`]), not the `testcontainers` crate: every
-//! testcontainers release that speaks the Engine API through bollard pins an API version newer than
-//! this daemon's (0.28: bollard 0.21, API 1.53; 0.16-0.20: API 1.44) and never negotiates, and Docker
-//! Engine 20.10 answers every call with "client version 1.53 is too new. Maximum supported API version
-//! is 1.41". The CLI negotiates, and can label everything a test creates (`doq-test=<run>`), which
-//! testcontainers' own CLI client (0.15) cannot. See docs/cluster.md "Deployment tests".
+//! Containers are driven through the docker CLI ([`docker`]), which labels everything a test creates
+//! (`doq-test=<run>`) and removes it by id. The `testcontainers` crate would work too: Docker Engine
+//! 20.10 refuses versioned calls newer than API 1.41 ("client version 1.53 is too new"), but bollard
+//! under testcontainers 0.28 sends unversioned paths, which the daemon serves at its own version
+//! (checked by tracing the socket). It is not a dependency yet because its proc-macro dependencies
+//! change the features of bindgen's, which recompiles RocksDB's C++ in every existing target dir; see
+//! docs/cluster.md "Deployment tests".
 //!
 //! Without a Docker daemon (or kubectl, for the manifests) these tests fail and say so: they never
 //! skip. Heavy tests run one at a time ([`serial`]).
