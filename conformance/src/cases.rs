@@ -14,6 +14,7 @@ mod leases;
 mod long_poll;
 mod messages;
 mod nack_touch_priority;
+mod peek_batch_ack;
 mod priority;
 mod queues;
 mod receipts;
@@ -36,6 +37,7 @@ pub use messages::{delete_message, enqueue_existing_id};
 pub use nack_touch_priority::{
     manual_nack, nack_reorders, touch_extends_lease, update_priority_reorders,
 };
+pub use peek_batch_ack::{batch_ack_per_item, peek_browses};
 pub use priority::{priority_example, priority_fifo, priority_order};
 pub use queues::{create_settings, create_vector, delete_queue_removes_messages};
 pub use receipts::receipts_reject_stale;
@@ -70,6 +72,8 @@ macro_rules! for_each_case {
             receipts_reject_stale,
             dead_letters_move,
             batch_and_purge,
+            peek_browses,
+            batch_ack_per_item,
             delete_message,
             enqueue_existing_id,
             create_vector,

@@ -8,6 +8,7 @@
 //! - After any prefix of commands, `Engine::rebuild` over the store has the live engine's `digest()`.
 mod delayed;
 mod digest;
+mod peek;
 mod prng;
 mod queue_state;
 mod rates;
@@ -20,6 +21,7 @@ mod weighted;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+pub use peek::{PeekFilter, PeekPage};
 pub use records::{Counters, GroupRecord, IndexSource, Mutations, QueueRecord};
 
 use self::{
@@ -274,18 +276,7 @@ impl Engine {
                 queue: queue.to_string(),
             });
         };
-        let mut header = e.header(q.record.id, id);
-        let state = match e.lease {
-            Some(l) if l.deadline > now => MessageState::Leased,
-            _ if q.record.kind == QueueKind::Delayed && !delayed::is_due(e.priority, now) => {
-                MessageState::Delayed
-            }
-            _ => MessageState::Ready,
-        };
-        if state != MessageState::Leased {
-            header.lease = None;
-        }
-        Ok(MessageView { header, state })
+        Ok(peek::view(q, id, e, now))
     }
 
     /// Queue info and stats at `now`; rates cover the `window` seconds before `now`.

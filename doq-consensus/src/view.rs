@@ -16,8 +16,8 @@ use std::sync::{
 };
 
 use doq_api::{
-    Body, Clock, Engine, Error, LogIndex, MessageId, MessageView, QueueName, QueueStats, Result,
-    Timestamp,
+    Body, Clock, Engine, Error, LogIndex, MessageId, MessageView, PeekFilter, QueueName,
+    QueueStats, Result, Timestamp,
 };
 use doq_storage::{QueueStore, Source, WriteBatch};
 use tokio::sync::watch;
@@ -428,6 +428,47 @@ impl StateView {
                     queue: queue.to_string(),
                 }),
             };
+        }
+    }
+
+    /// A page of `queue`'s messages with their bodies (API.md §3.5 peek): up to `limit` with ids after
+    /// `after` whose state passes `filter`, by id, and whether more follow. Like `message`, the index is
+    /// read once durable, the bodies on a blocking thread, and the answer waits again for what the store
+    /// showed. A message deleted between the two reads is left out of the page.
+    pub async fn peek(
+        &self,
+        queue: &QueueName,
+        after: Option<MessageId>,
+        limit: usize,
+        filter: PeekFilter,
+    ) -> Result<(Vec<(MessageView, Body)>, bool)> {
+        loop {
+            let now = self.now();
+            let (found, seen) = self.read_at(|e| e.peek(queue, after, limit, filter, now))?;
+            if !self.settled(seen).await? {
+                continue;
+            }
+            let page = found?;
+            let store = self.shared.store.clone();
+            let more = page.more;
+            let views = page.messages;
+            let read = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::with_capacity(views.len());
+                for view in views {
+                    if let Some(body) = store.get_body(view.header.queue, view.header.id)? {
+                        out.push((view, body));
+                    }
+                }
+                Ok::<_, doq_storage::Error>(out)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("read task failed: {e}")))?
+            .map_err(Error::from)?;
+            let (_, after_read) = self.read_at(|_| ())?;
+            if !self.settled(after_read).await? {
+                continue;
+            }
+            return Ok((read, more));
         }
     }
 

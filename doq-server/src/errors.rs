@@ -47,6 +47,10 @@ pub enum Route {
     BatchEnqueue,
     /// `POST …/{q}/batch/dequeue` (EXT).
     BatchDequeue,
+    /// `POST …/{q}/batch/ack` (EXT).
+    BatchAck,
+    /// `GET …/{q}/peek` (EXT).
+    Peek,
     /// `GET /API/v1/cluster/servers`.
     ClusterServers,
     /// `GET /API/v1/cluster/status` (EXT).
@@ -71,7 +75,9 @@ impl Route {
             Self::QueueInfo => "Failed to get stats for a queue",
             Self::UpdateQueue => "Failed to update a queue",
             Self::DeleteQueue => "Failed to delete a queue",
-            Self::Purge | Self::BatchEnqueue | Self::BatchDequeue => "Queue not found",
+            Self::Purge | Self::BatchEnqueue | Self::BatchDequeue | Self::BatchAck | Self::Peek => {
+                "Queue not found"
+            }
             Self::Enqueue => "Failed to enqueue a message",
             Self::Dequeue => "Failed to dequeue a message from a queue",
             Self::GetMessage => "Failed to get a message from a queue",
@@ -429,9 +435,14 @@ fn operation_problem(route: Route, error: &Error) -> Problem {
         ) if kind == ErrorKind::NotFound || kind == ErrorKind::Empty => {
             (StatusCode::BAD_REQUEST, route.detail(), message(error))
         }
-        (Route::Purge | Route::BatchEnqueue | Route::BatchDequeue, Error::QueueNotFound(_)) => {
-            (StatusCode::NOT_FOUND, "Queue not found", message(error))
-        }
+        (
+            Route::Purge
+            | Route::BatchEnqueue
+            | Route::BatchDequeue
+            | Route::BatchAck
+            | Route::Peek,
+            Error::QueueNotFound(_),
+        ) => (StatusCode::NOT_FOUND, "Queue not found", message(error)),
         (Route::Restore, Error::BackupInvalid(_)) => {
             (StatusCode::BAD_REQUEST, route.detail(), message(error))
         }

@@ -12,6 +12,7 @@ mod long_poll;
 mod messages;
 mod multipart;
 pub(crate) mod params;
+mod peek;
 pub(crate) mod problem;
 mod queues;
 mod restore;
@@ -128,6 +129,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{Q}/batch/enqueue"), post(batch::enqueue))
         .route(&format!("{Q}/batch/dequeue"), post(batch::dequeue))
+        .route(&format!("{Q}/batch/ack"), post(batch::ack))
+        .route(&format!("{Q}/peek"), get(peek::peek))
         .route("/API/v1/ids", post(ids::reserve))
         .route("/API/v1/cluster/servers", get(cluster::servers))
         .route("/API/v1/cluster/status", get(cluster::status))

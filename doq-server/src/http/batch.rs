@@ -1,13 +1,17 @@
 //! Batch routes [EXT] (API.md §3.5): `…/batch/enqueue` stores many messages in one atomic command and
-//! `…/batch/dequeue` selects up to `max` in one command (an empty result is a 200 with `[]`).
+//! `…/batch/dequeue` selects up to `max` in one command (an empty result is a 200 with `[]`), and
+//! `…/batch/ack` judges each item on its own.
 use axum::{extract::State, Json};
 use doq_api::{Body, Command, NewMessage, Reply};
+use futures::future::join_all;
 
 use crate::{
-    errors::{ApiError, Route},
+    errors::{item_failure, ApiError, Route},
     http::{
         body::JsonBody,
-        dto::{BatchDequeued, BatchEnqueued, Dequeued, EnqueuedRef},
+        dto::{
+            id_string, AckResult, BatchAcked, BatchDequeued, BatchEnqueued, Dequeued, EnqueuedRef,
+        },
         long_poll,
         params::PathArgs,
         validate, AppState,
@@ -70,4 +74,66 @@ pub(crate) async fn dequeue(
         status: "DEQUEUED",
         messages,
     }))
+}
+
+/// `POST /API/v1/queues/{queue_name}/batch/ack` with `{"messages":[{"id","receipt"?},…]}`.
+///
+/// The body is validated as a whole (one bad item or receipt gets 422 and nothing is acked) and an unknown
+/// queue gets 404 before anything is proposed. Then each item is acked on its own and answered in request
+/// order with `ACKNOWLEDGED` or `FAILED` and its error's code and text: **per item, not atomic**. Each
+/// item is its own `Ack` command; they are proposed concurrently so they share group commits (the gRPC
+/// `AckBatch` does the same). API.md §3.5 asks for the items to be judged within one command; that single
+/// command is not built, so another client's command may be ordered between two items.
+pub(crate) async fn ack(
+    State(app): State<AppState>,
+    path: PathArgs,
+    JsonBody(body): JsonBody,
+) -> Result<Json<BatchAcked>, ApiError> {
+    let queue = path.queue()?;
+    let items = validate::batch_ack(&body, &app.limits)?;
+    app.read_barrier(Route::BatchAck).await?;
+    // Only to answer an unknown queue as a whole; the value does not matter.
+    app.consensus
+        .view()
+        .ready_now(&queue)
+        .await
+        .map_err(|e| ApiError::new(Route::BatchAck, e))?;
+    let acks = items.into_iter().map(|(id, receipt)| {
+        let cmd = Command::Ack {
+            queue: queue.clone(),
+            id,
+            receipt,
+        };
+        let consensus = app.consensus.clone();
+        async move { (id, consensus.propose(cmd).await) }
+    });
+    let results = join_all(acks)
+        .await
+        .into_iter()
+        .map(|(id, outcome)| match outcome {
+            Ok(Reply::Acked) => AckResult {
+                id: id_string(id),
+                status: "ACKNOWLEDGED",
+                code: None,
+                message: None,
+            },
+            Ok(other) => {
+                let e = doq_api::Error::Internal(format!("unexpected reply {other:?}"));
+                failed(id, &e)
+            }
+            Err(e) => failed(id, &e),
+        })
+        .collect();
+    Ok(Json(BatchAcked { results }))
+}
+
+/// A failed item of a batch ack, with the code and text the single ack would have given.
+fn failed(id: doq_api::MessageId, error: &doq_api::Error) -> AckResult {
+    let (code, message) = item_failure(error);
+    AckResult {
+        id: id_string(id),
+        status: "FAILED",
+        code: Some(code),
+        message: Some(message),
+    }
 }

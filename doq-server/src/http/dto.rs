@@ -376,3 +376,45 @@ pub(crate) struct Joined {
 pub(crate) struct Left {
     pub(crate) id: String,
 }
+
+/// One item of a batch ack: `{"id","status":"ACKNOWLEDGED"}` or `{"id","status":"FAILED","code","message"}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct AckResult {
+    pub(crate) id: String,
+    pub(crate) status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<String>,
+}
+
+/// `{"results":[…]}` of a batch ack, in request order.
+#[derive(Debug, Serialize)]
+pub(crate) struct BatchAcked {
+    pub(crate) results: Vec<AckResult>,
+}
+
+/// One peeked message: `{"id","group","priority","content","metadata"?,"state","deliveries","lease_deadline_ms"?}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Peeked {
+    pub(crate) id: String,
+    pub(crate) group: String,
+    pub(crate) priority: i64,
+    pub(crate) content: String,
+    #[serde(skip_serializing_if = "Metadata::is_empty")]
+    pub(crate) metadata: Metadata,
+    /// `ready`, `delayed` or `leased`.
+    pub(crate) state: &'static str,
+    pub(crate) deliveries: u32,
+    /// The live lease's deadline (Unix ms), for leased messages only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) lease_deadline_ms: Option<u64>,
+}
+
+/// `{"messages":[…],"next_after":"<id>"|null}` of a peek.
+#[derive(Debug, Serialize)]
+pub(crate) struct PeekReply {
+    pub(crate) messages: Vec<Peeked>,
+    /// The id to pass as `after` for the next page; `null` when no more match.
+    pub(crate) next_after: Option<String>,
+}

@@ -6,7 +6,7 @@ use axum::{
     extract::{FromRequestParts, Query, RawPathParams},
     http::request::Parts,
 };
-use doq_api::{MessageId, QueueName, Receipt};
+use doq_api::{MessageId, MessageState, PeekFilter, QueueName, Receipt};
 use serde_json::Value;
 
 use crate::errors::ApiError;
@@ -129,6 +129,65 @@ impl QueryArgs {
             return Err(bad("receipt is for another message"));
         }
         Ok(Some(receipt))
+    }
+}
+
+impl QueryArgs {
+    /// Peek's `limit`: 1..=`max`, absent or empty means 10 (or `max` when that is smaller).
+    pub(crate) fn limit(&self, max: usize) -> Result<usize, ApiError> {
+        let raw = match self.get("limit") {
+            None | Some("") => return Ok(10.min(max)),
+            Some(v) => v,
+        };
+        let bad = |why: String| {
+            ApiError::violation("query.limit", why, Some(Value::String(raw.to_string())))
+        };
+        let n = raw
+            .parse::<u64>()
+            .ok()
+            .filter(|_| raw.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| bad("invalid integer".to_string()))?;
+        if n < 1 {
+            return Err(bad("expected number >= 1".to_string()));
+        }
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or_else(|| bad(format!("expected number <= {max}")))
+    }
+
+    /// Peek's `after`: a decimal id (exclusive); absent or empty means from the start.
+    pub(crate) fn after(&self) -> Result<Option<MessageId>, ApiError> {
+        match self.get("after") {
+            None | Some("") => Ok(None),
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|_| raw.bytes().all(|b| b.is_ascii_digit()))
+                .map(|n| Some(MessageId(n)))
+                .ok_or_else(|| {
+                    ApiError::violation(
+                        "query.after",
+                        "invalid integer",
+                        Some(Value::String(raw.to_string())),
+                    )
+                }),
+        }
+    }
+
+    /// Peek's `state`: `ready`, `delayed`, `leased` or `all` (the default when absent or empty).
+    pub(crate) fn peek_filter(&self) -> Result<PeekFilter, ApiError> {
+        match self.get("state") {
+            None | Some("" | "all") => Ok(PeekFilter::All),
+            Some("ready") => Ok(PeekFilter::Only(MessageState::Ready)),
+            Some("delayed") => Ok(PeekFilter::Only(MessageState::Delayed)),
+            Some("leased") => Ok(PeekFilter::Only(MessageState::Leased)),
+            Some(other) => Err(ApiError::violation(
+                "query.state",
+                "expected value to be one of \"ready, delayed, leased, all\"",
+                Some(Value::String(other.to_string())),
+            )),
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use doq_api::{
-    limits, Group, MessageId, Metadata, Priority, QueueKind, QueueName, Strategy, MAX_NAME_BYTES,
+    limits, Group, MessageId, Metadata, Priority, QueueKind, QueueName, Receipt, Strategy,
+    MAX_NAME_BYTES,
 };
 use doq_consensus::NodeInfo;
 use serde_json::{Map, Value};
@@ -402,6 +403,86 @@ pub(crate) fn batch_enqueue(v: &Value, limits: &HttpLimits) -> Result<Vec<Messag
         }
     }
     c.finish(out)
+}
+
+/// `POST …/batch/ack`: `{"messages":[{"id","receipt"?},…]}` with 1..=`max_batch_size` items. Each id is a
+/// decimal string; a receipt must decode and name its item's id. One bad item fails the whole call.
+pub(crate) fn batch_ack(
+    v: &Value,
+    limits: &HttpLimits,
+) -> Result<Vec<(MessageId, Option<Receipt>)>, ApiError> {
+    let mut c = Checker::default();
+    let Some(obj) = c.object(v, "body", &["messages"], &["messages"]) else {
+        return Err(ApiError::invalid(c.violations));
+    };
+    let Some(list) = obj.get("messages") else {
+        return Err(ApiError::invalid(c.violations));
+    };
+    let Some(items) = list.as_array() else {
+        c.push("body.messages".into(), "expected array", Some(list));
+        return Err(ApiError::invalid(c.violations));
+    };
+    if items.is_empty() {
+        c.push(
+            "body.messages".into(),
+            "expected array length >= 1",
+            Some(list),
+        );
+    } else if items.len() > limits.max_batch_size {
+        c.push(
+            "body.messages".into(),
+            format!("expected array length <= {}", limits.max_batch_size),
+            None,
+        );
+        return Err(ApiError::invalid(c.violations));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if let Some(acked) = c.ack_item(item, &format!("body.messages[{i}]")) {
+            out.push(acked);
+        }
+    }
+    c.finish(out)
+}
+
+impl Checker {
+    /// One batch ack item at `loc`: `{"id","receipt"?}`.
+    fn ack_item(&mut self, v: &Value, loc: &str) -> Option<(MessageId, Option<Receipt>)> {
+        let obj = self.object(v, loc, &["id", "receipt"], &["id"])?;
+        let raw = self.string(obj, loc, "id")?;
+        let Some(id) = raw
+            .parse::<u64>()
+            .ok()
+            .filter(|_| raw.bytes().all(|b| b.is_ascii_digit()))
+            .map(MessageId)
+        else {
+            self.push(
+                at(loc, "id"),
+                "expected a decimal unsigned 64-bit integer",
+                obj.get("id"),
+            );
+            return None;
+        };
+        let receipt = match self.string(obj, loc, "receipt") {
+            None | Some("") => None,
+            Some(text) => match Receipt::decode(text) {
+                Some(r) if r.id == id => Some(r),
+                Some(_) => {
+                    self.push(
+                        at(loc, "receipt"),
+                        "receipt is for another message",
+                        obj.get("receipt"),
+                    );
+                    return None;
+                }
+                None => {
+                    self.push(at(loc, "receipt"), "invalid receipt", obj.get("receipt"));
+                    return None;
+                }
+            },
+        };
+        Some((id, receipt))
+    }
 }
 
 /// `POST …/batch/dequeue`: `{"max","ack"?,"wait"?}`.
