@@ -131,6 +131,10 @@ impl Applier {
         pending: &[&WriteBatch],
         entries: impl FnOnce(LogIndex) -> Vec<(LogIndex, Option<&'e Stamped>)>,
     ) -> Result<Vec<Option<Result<Reply>>>, StageError> {
+        if self.shared.broken().is_some() {
+            // A rebuild failed after a failed commit; the disk may be back, so try again first.
+            self.shared.repair();
+        }
         if let Some(e) = self.shared.broken() {
             return Err(StageError::Refused(e));
         }
@@ -206,6 +210,11 @@ impl Applier {
         self.applied = index;
         self.has_cluster_id = false;
         committed
+    }
+
+    /// The index of the last command applied to the engine.
+    pub(crate) fn applied(&self) -> LogIndex {
+        self.applied
     }
 
     /// The store the applier commits to.

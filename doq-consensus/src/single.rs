@@ -43,6 +43,9 @@ pub struct SingleOptions {
     pub max_batch: usize,
     /// Bound of the proposal queue; a full queue makes proposers wait (backpressure).
     pub queue_depth: usize,
+    /// `raft.apply_timeout`: how long a write waits for its commit (a hung disk) before 503, its outcome
+    /// unknown.
+    pub apply_timeout: std::time::Duration,
 }
 
 impl Default for SingleOptions {
@@ -51,6 +54,7 @@ impl Default for SingleOptions {
             node_id: "node-0".into(),
             max_batch: 1024,
             queue_depth: 4096,
+            apply_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -380,8 +384,14 @@ impl Consensus for SingleNode {
             .send(Msg::Propose(cmd, tx))
             .await
             .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
-        rx.await
-            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?
+        match tokio::time::timeout(self.options.apply_timeout, rx).await {
+            Ok(answer) => {
+                answer.map_err(|_| Error::Unavailable("the node is shutting down".into()))?
+            }
+            Err(_) => Err(Error::Unavailable(
+                "commit not confirmed within timeout; the write may have been applied".into(),
+            )),
+        }
     }
 
     async fn read_barrier(&self) -> Result<()> {

@@ -23,6 +23,8 @@ use doq_storage::{QueueStore, Source, WriteBatch};
 use tokio::sync::watch;
 use tracing::error;
 
+use crate::health::Health;
+
 /// A point in the engine's history. `seq` grows with every applied run and is never reused within an
 /// epoch; `epoch` grows with every rebuild after a failed commit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,6 +82,8 @@ pub(crate) struct Shared {
     commits: AtomicU64,
     commands: AtomicU64,
     failed: AtomicU64,
+    /// Whether the applier and the store work, for readiness.
+    pub(crate) health: Health,
 }
 
 impl Shared {
@@ -104,6 +108,7 @@ impl Shared {
             commits: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            health: Health::default(),
         }
     }
 
@@ -168,6 +173,7 @@ impl Shared {
     ) -> Result<()> {
         match self.store.commit_ref(batch) {
             Ok(()) => {
+                self.health.committed();
                 self.durable_index.store(last, Ordering::SeqCst);
                 self.commits.fetch_add(1, Ordering::Relaxed);
                 self.commands.fetch_add(commands as u64, Ordering::Relaxed);
@@ -176,6 +182,7 @@ impl Shared {
             }
             Err(e) => {
                 let e = Error::from(e);
+                self.health.commit_failed(&e);
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 self.recover(&e);
                 Err(e)
@@ -245,10 +252,43 @@ impl Shared {
         if let Ok(mut b) = self.broken.lock() {
             *b = None;
         }
+        self.health.repaired();
+        self.health.committed();
         self.publish(v);
     }
 
+    /// Tries again to rebuild the engine from the store after a rebuild failed (the disk may be back),
+    /// so a node recovers from a storage fault without a restart. Memory then matches disk again: what
+    /// the failed commits carried was answered as a storage error, never acknowledged.
+    pub(crate) fn repair(&self) {
+        let version = {
+            let Ok(mut engine) = self.write() else {
+                return;
+            };
+            let Ok(fresh) = Engine::rebuild(&Source(&*self.store)) else {
+                return;
+            };
+            let Ok(applied) = self.store.applied() else {
+                return;
+            };
+            *engine = fresh;
+            self.durable_index
+                .store(applied.map_or(0, |a| a.index), Ordering::SeqCst);
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut b) = self.broken.lock() {
+                *b = None;
+            }
+            let v = self.version();
+            drop(engine);
+            v
+        };
+        self.health.repaired();
+        tracing::warn!("engine rebuilt from the store; accepting reads and writes again");
+        self.publish(version);
+    }
+
     pub(crate) fn set_broken(&self, e: Error) {
+        self.health.broke(&e);
         if let Ok(mut b) = self.broken.lock() {
             *b = Some(e);
         }
@@ -401,6 +441,12 @@ impl StateView {
     pub fn with_engine<R>(&self, f: impl FnOnce(&Engine) -> R) -> Result<R> {
         let engine = self.engine()?;
         Ok(f(&engine))
+    }
+
+    /// Why this node's state machine cannot serve (a failed commit not yet followed by a good one, or an
+    /// engine that could not be rebuilt), or `None` when it can. `/readyz` answers 503 with it.
+    pub fn health_problem(&self) -> Option<String> {
+        self.shared.health.problem()
     }
 
     /// A receiver that changes after every committed group of commands.

@@ -94,6 +94,15 @@ enum Sub {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
         settings: Vec<String>,
     },
+    /// Ask the local node's health endpoint; exit 0 on 200 (a container HEALTHCHECK without curl).
+    Probe {
+        /// The path to ask: `/readyz`, `/livez` or `/readyz?leader=true`.
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+        /// Settings: `--config FILE` and `--section.key value` (the node's, for its port).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
+        settings: Vec<String>,
+    },
     /// Load a running node: VUs looping enqueue → dequeue → ack over HTTP or gRPC (README, Performance).
     Bench(doq_bench::load::LoadArgs),
     /// Offline listings of a stopped node's data directory.
@@ -170,6 +179,9 @@ pub fn main() -> ExitCode {
             print!("{}", c.to_masked_toml());
             Ok(())
         }),
+        Some(Sub::Probe { path, settings }) => {
+            with_config(&settings, |c| crate::probe::probe(c, &path))
+        }
         Some(Sub::Get {
             what: Get::Queues { settings },
         }) => with_config(&settings, get_queues),

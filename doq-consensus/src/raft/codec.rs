@@ -13,7 +13,9 @@ use doq_api::{
 /// The layout version written first; a reader refuses any other.
 const VERSION: u8 = 1;
 
-/// A stamped command as a log entry's payload.
+/// A stamped command, as a log entry's payload was before entries carried batches (tests write such
+/// entries to check they still read).
+#[cfg(test)]
 pub(crate) fn encode_stamped(s: &Stamped) -> Vec<u8> {
     let mut w = Writer::new();
     w.u64(s.now.0);
@@ -39,7 +41,8 @@ pub(crate) fn encode_command(c: &Command) -> Vec<u8> {
     w.0
 }
 
-/// The inverse of [`encode_command`].
+/// The inverse of [`encode_command`] (forwarding sends lists, [`decode_commands`]).
+#[cfg(test)]
 pub(crate) fn decode_command(bytes: &[u8]) -> Result<Command> {
     let mut r = Reader::new(bytes)?;
     let c = r.command()?;
@@ -50,29 +53,98 @@ pub(crate) fn decode_command(bytes: &[u8]) -> Result<Command> {
 /// A command's outcome, sent back over a forwarding hop.
 pub(crate) fn encode_outcome(o: &Result<Reply>) -> Vec<u8> {
     let mut w = Writer::new();
-    match o {
-        Ok(reply) => {
-            w.u8(0);
-            w.reply(reply);
-        }
-        Err(e) => {
-            w.u8(1);
-            w.error(e);
-        }
-    }
+    w.outcome(o);
     w.0
 }
 
 /// The inverse of [`encode_outcome`].
 pub(crate) fn decode_outcome(bytes: &[u8]) -> Result<Result<Reply>> {
     let mut r = Reader::new(bytes)?;
-    let o = match r.u8()? {
-        0 => Ok(r.reply()?),
-        1 => Err(r.error()?),
-        t => return Err(bad(&format!("outcome tag {t}"))),
-    };
+    let o = r.outcome()?;
     r.end()?;
     Ok(o)
+}
+
+/// The first byte of a batch of stamped commands (a log entry's payload since entries carry batches).
+/// An entry written before that holds one stamped command behind [`VERSION`]; both decode.
+const BATCH: u8 = 2;
+
+/// Many stamped commands as one log entry's payload, in proposal order.
+pub(crate) fn encode_batch(cmds: &[Stamped]) -> Vec<u8> {
+    let mut w = Writer(vec![BATCH]);
+    w.len(cmds.len());
+    for s in cmds {
+        w.u64(s.now.0);
+        w.u64(s.seed);
+        w.command(&s.command);
+    }
+    w.0
+}
+
+/// The inverse of [`encode_batch`]; also reads a single [`encode_stamped`] (a batch of one).
+pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<Stamped>> {
+    match bytes.split_first() {
+        Some((&VERSION, _)) => Ok(vec![decode_stamped(bytes)?]),
+        Some((&BATCH, rest)) => {
+            let mut r = Reader(rest);
+            let n = r.len()?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let now = Timestamp(r.u64()?);
+                let seed = r.u64()?;
+                let command = r.command()?;
+                out.push(Stamped { now, seed, command });
+            }
+            r.end()?;
+            Ok(out)
+        }
+        Some((v, _)) => Err(bad(&format!("layout version {v}"))),
+        None => Err(bad("empty")),
+    }
+}
+
+/// Unstamped commands forwarded from a follower to the leader in one call.
+pub(crate) fn encode_commands(cmds: &[Command]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.len(cmds.len());
+    for c in cmds {
+        w.command(c);
+    }
+    w.0
+}
+
+/// The inverse of [`encode_commands`].
+pub(crate) fn decode_commands(bytes: &[u8]) -> Result<Vec<Command>> {
+    let mut r = Reader::new(bytes)?;
+    let n = r.len()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(r.command()?);
+    }
+    r.end()?;
+    Ok(out)
+}
+
+/// One outcome per command, in order (the answer to [`encode_commands`], and a batch entry's result).
+pub(crate) fn encode_outcomes(outcomes: &[Result<Reply>]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.len(outcomes.len());
+    for o in outcomes {
+        w.outcome(o);
+    }
+    w.0
+}
+
+/// The inverse of [`encode_outcomes`].
+pub(crate) fn decode_outcomes(bytes: &[u8]) -> Result<Vec<Result<Reply>>> {
+    let mut r = Reader::new(bytes)?;
+    let n = r.len()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(r.outcome()?);
+    }
+    r.end()?;
+    Ok(out)
 }
 
 /// The error for bytes that do not decode.
@@ -87,6 +159,14 @@ impl Writer {
     /// A writer holding only the version byte.
     pub(crate) fn new() -> Self {
         Self(vec![VERSION])
+    }
+    /// A writer holding nothing yet (a part of a larger value).
+    pub(crate) fn empty() -> Self {
+        Self(Vec::new())
+    }
+    /// A writer whose first byte is `tag` (another layout that reuses these primitives).
+    pub(crate) fn tagged(tag: u8) -> Self {
+        Self(vec![tag])
     }
     /// A queue record, with its id.
     pub(crate) fn queue_record(&mut self, r: &QueueRecord) {
@@ -133,10 +213,22 @@ impl Writer {
         self.u64(c.last_id);
         self.u32(c.next_queue);
     }
-    fn u8(&mut self, v: u8) {
+    fn outcome(&mut self, o: &Result<Reply>) {
+        match o {
+            Ok(reply) => {
+                self.u8(0);
+                self.reply(reply);
+            }
+            Err(e) => {
+                self.u8(1);
+                self.error(e);
+            }
+        }
+    }
+    pub(crate) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
-    fn bool(&mut self, v: bool) {
+    pub(crate) fn bool(&mut self, v: bool) {
         self.u8(u8::from(v));
     }
     fn u16(&mut self, v: u16) {
@@ -145,13 +237,13 @@ impl Writer {
     fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn len(&mut self, n: usize) {
+    pub(crate) fn len(&mut self, n: usize) {
         self.u64(n as u64);
     }
     fn str(&mut self, s: &str) {
@@ -516,6 +608,10 @@ impl<'a> Reader<'a> {
             None => Err(bad("empty")),
         }
     }
+    /// Reads the bytes after a first byte the caller has already checked.
+    pub(crate) fn after_tag(rest: &'a [u8]) -> Self {
+        Self(rest)
+    }
     /// A queue record written by [`Writer::queue_record`].
     pub(crate) fn queue_record(&mut self) -> Result<QueueRecord> {
         Ok(QueueRecord {
@@ -563,6 +659,11 @@ impl<'a> Reader<'a> {
         let n = self.len()?;
         Ok(self.take(n)?.to_vec())
     }
+    /// Length-prefixed raw bytes, borrowed from the input.
+    pub(crate) fn slice(&mut self) -> Result<&'a [u8]> {
+        let n = self.len()?;
+        self.take(n)
+    }
     /// Counters written by [`Writer::counters`].
     pub(crate) fn counters(&mut self) -> Result<Counters> {
         Ok(Counters {
@@ -592,10 +693,17 @@ impl<'a> Reader<'a> {
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
-    fn u8(&mut self) -> Result<u8> {
+    fn outcome(&mut self) -> Result<Result<Reply>> {
+        match self.u8()? {
+            0 => Ok(Ok(self.reply()?)),
+            1 => Ok(Err(self.error()?)),
+            t => Err(bad(&format!("outcome tag {t}"))),
+        }
+    }
+    pub(crate) fn u8(&mut self) -> Result<u8> {
         Ok(self.array::<1>()?[0])
     }
-    fn bool(&mut self) -> Result<bool> {
+    pub(crate) fn bool(&mut self) -> Result<bool> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -608,14 +716,14 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(self.array()?))
     }
-    fn u64(&mut self) -> Result<u64> {
+    pub(crate) fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array()?))
     }
     fn i64(&mut self) -> Result<i64> {
         Ok(i64::from_le_bytes(self.array()?))
     }
     /// A length, checked against the bytes left so a corrupt one cannot make us allocate wildly.
-    fn len(&mut self) -> Result<usize> {
+    pub(crate) fn len(&mut self) -> Result<usize> {
         let n = self.u64()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.0.len() => Ok(n),
@@ -1042,6 +1150,42 @@ mod tests {
             assert_eq!(decode_stamped(&encode_stamped(&s)).unwrap(), s);
             assert_eq!(decode_command(&encode_command(&command)).unwrap(), command);
         }
+    }
+
+    #[test]
+    fn batches_round_trip_and_old_single_entries_read_as_one() {
+        let batch: Vec<Stamped> = commands()
+            .into_iter()
+            .enumerate()
+            .map(|(i, command)| Stamped {
+                now: Timestamp(i as u64),
+                seed: 7 * i as u64,
+                command,
+            })
+            .collect();
+        assert_eq!(decode_batch(&encode_batch(&batch)).unwrap(), batch);
+        assert_eq!(decode_batch(&encode_batch(&[])).unwrap(), Vec::new());
+        // A log written before entries carried batches still replays.
+        let single = batch[3].clone();
+        assert_eq!(
+            decode_batch(&encode_stamped(&single)).unwrap(),
+            vec![single]
+        );
+        let bare: Vec<Command> = commands();
+        assert_eq!(decode_commands(&encode_commands(&bare)).unwrap(), bare);
+        let outcomes = vec![Ok(Reply::Acked), Err(Error::RestoreInProgress)];
+        assert_eq!(
+            decode_outcomes(&encode_outcomes(&outcomes)).unwrap(),
+            outcomes
+        );
+        let good = encode_batch(&batch[..3]);
+        for cut in 0..good.len() {
+            assert!(decode_batch(&good[..cut]).is_err(), "prefix of {cut} bytes");
+        }
+        // A count larger than the bytes left is refused before anything is allocated.
+        let mut huge = vec![BATCH];
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode_batch(&huge).is_err());
     }
 
     #[test]

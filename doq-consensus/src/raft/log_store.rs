@@ -1,5 +1,5 @@
 //! `LogAdapter`: openraft's log storage over doq-storage's [`LogStore`], the `log` and `raft` keyspaces of
-//! the node's own database. Entries are JSON (a command inside is one base64 string, see `types.rs`).
+//! the node's own database. Entries are in `wire`'s binary layout (older logs' JSON entries still read).
 //! Every call runs the blocking store on tokio's blocking pool, and `append` writes a whole batch of
 //! entries with one `LogStore::append`, so openraft's batched appends cost one fsync (group commit).
 #![allow(
@@ -21,7 +21,7 @@ use openraft::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::types::TypeConfig;
+use super::{gate::Gate, types::TypeConfig, wire};
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
 
@@ -29,26 +29,47 @@ type StorageResult<T> = Result<T, StorageError<u64>>;
 #[derive(Clone, Debug)]
 pub(crate) struct LogAdapter {
     log: Arc<dyn LogStore>,
-    /// When set, flushed after every log write (the store itself does not sync each write).
+    /// When set, flushed after every log write that must be durable (the store itself does not sync
+    /// each write).
     flush: Option<Arc<dyn QueueStore>>,
+    /// Entered around every write, so the state machine never waits for the store's writer (held
+    /// through our fsync) while it holds the engine lock.
+    gate: Gate,
 }
 
 impl LogAdapter {
-    /// Wraps the node's log view; with `flush`, every log write is followed by `flush()` on that view of
-    /// the same database.
-    pub(crate) fn new(log: Arc<dyn LogStore>, flush: Option<Arc<dyn QueueStore>>) -> Self {
-        Self { log, flush }
+    /// Wraps the node's log view; with `flush`, every durable log write is followed by `flush()` on that
+    /// view of the same database. `gate` is shared with the state machine.
+    pub(crate) fn new(
+        log: Arc<dyn LogStore>,
+        flush: Option<Arc<dyn QueueStore>>,
+        gate: Gate,
+    ) -> Self {
+        Self { log, flush, gate }
     }
 
-    /// Runs `f` on the store off the async workers (a write: flushed afterwards when configured).
+    /// Runs the write `f` on the store off the async workers, inside the gate; with `durable`, the store
+    /// is flushed afterwards when configured.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + 'static,
         fail: fn(AnyError) -> StorageIOError<u64>,
     ) -> StorageResult<T> {
+        self.write(f, true, fail).await
+    }
+
+    /// Runs the write `f` inside the gate; flushes afterwards only when `durable` and configured.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + 'static,
+        durable: bool,
+        fail: fn(AnyError) -> StorageIOError<u64>,
+    ) -> StorageResult<T> {
         let log = self.log.clone();
-        let flush = self.flush.clone();
+        let flush = self.flush.clone().filter(|_| durable);
+        let gate = self.gate.clone();
         let work = move || -> Result<T, doq_storage::Error> {
+            let _gate = gate.enter();
             let out = f(&*log)?;
             if let Some(store) = flush {
                 store.flush()?;
@@ -94,15 +115,17 @@ impl LogAdapter {
         &self,
         key: LogMeta,
         value: &T,
+        durable: bool,
         fail: fn(AnyError) -> StorageIOError<u64>,
     ) -> StorageResult<()> {
         let bytes = serde_json::to_vec(value).map_err(|e| fail(AnyError::new(&e)))?;
-        self.blocking(move |log| log.save(key, &bytes), fail).await
+        self.write(move |log| log.save(key, &bytes), durable, fail)
+            .await
     }
 }
 
 fn decode_entry(bytes: &[u8]) -> StorageResult<Entry<TypeConfig>> {
-    serde_json::from_slice(bytes).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
+    wire::decode_entry(bytes).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
 }
 
 impl RaftLogReader<TypeConfig> for LogAdapter {
@@ -158,7 +181,8 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> StorageResult<()> {
-        self.save(LogMeta::Vote, vote, StorageIOError::write_vote)
+        // openraft: the vote must be on disk before this returns (a node must never vote twice in a term).
+        self.save(LogMeta::Vote, vote, true, StorageIOError::write_vote)
             .await
     }
 
@@ -166,9 +190,22 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
         self.load(LogMeta::Vote, StorageIOError::read_vote).await
     }
 
+    /// Saved without an fsync of its own. openraft does not need `committed` durable
+    /// (docs/data/log_pointers.md, "Optionally Persisted committed": standard Raft keeps it in memory and
+    /// learns it again from the leader); it only lets a restarted node re-apply up to it at once. Lost, it
+    /// falls back to an earlier value, which is safe: the store's applied marker, not this, says what was
+    /// applied. It is never ahead of what is on disk either: every backend persists writes in order (redb
+    /// and sled roll back to their last durable commit, RocksDB replays its WAL as a prefix), and the
+    /// entries it names were written before it. The next log append's flush makes it durable in passing,
+    /// so a commit advance costs no fsync: RaftCore awaited one per advance on every node before.
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> StorageResult<()> {
-        self.save(LogMeta::Committed, &committed, StorageIOError::write_logs)
-            .await
+        self.save(
+            LogMeta::Committed,
+            &committed,
+            false,
+            StorageIOError::write_logs,
+        )
+        .await
     }
 
     async fn read_committed(&mut self) -> StorageResult<Option<LogId<u64>>> {
@@ -183,16 +220,16 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = Vec::new();
-        for entry in entries {
-            let bytes = serde_json::to_vec(&entry)
-                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-            batch.push((entry.log_id.index, bytes));
-        }
+        let batch: Vec<(u64, Vec<u8>)> = entries
+            .into_iter()
+            .map(|entry| (entry.log_id.index, wire::encode_entry(&entry)))
+            .collect();
         // One store call for the whole batch: one atomic write, one fsync.
         let log = self.log.clone();
         let flush = self.flush.clone();
+        let gate = self.gate.clone();
         let written = tokio::task::spawn_blocking(move || {
+            let _gate = gate.enter();
             log.append(&batch)?;
             match flush {
                 Some(store) => store.flush(),
@@ -228,8 +265,13 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
         // Record the purged id (with its term) first: a crash in between leaves a log that starts later
         // than recorded, never earlier (LogMeta::LastPurged). With `flush`, saving it also makes every
         // state-machine commit so far durable, so nothing purged is still needed for replay.
-        self.save(LogMeta::LastPurged, &log_id, StorageIOError::write_logs)
-            .await?;
+        self.save(
+            LogMeta::LastPurged,
+            &log_id,
+            true,
+            StorageIOError::write_logs,
+        )
+        .await?;
         self.blocking(
             move |log| log.purge(log_id.index),
             StorageIOError::write_logs,

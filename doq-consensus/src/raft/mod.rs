@@ -1,41 +1,53 @@
 //! `RaftNode` (`consensus = raft`): the [`Consensus`] of a node in a Raft cluster, on openraft. Modules:
-//! `types` (openraft's type config), `codec` (commands and outcomes as bytes), `log_store` (the Raft log on
-//! the node's `LogStore`), `state_machine` (the `Applier` with the Raft log id in its applied marker),
-//! `snapshot`, `network` and `service` (cluster.proto, client and server). openraft's types stay in here:
+//! `types` (openraft's type config), `codec` (commands and outcomes as bytes), `proposer` (the leader
+//! batches many writes into one log entry), `forwarder` (a follower batches writes to the leader),
+//! `log_store` (the Raft log on the node's `LogStore`), `state_machine` (the `Applier` with the Raft log
+//! id in its applied marker), `gate` (orders log writes and applies outside the engine lock),
+//! `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
+//! (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
-mod codec;
+pub(crate) mod codec;
+mod forwarder;
+mod gate;
 mod log_store;
 mod network;
+mod proposer;
 mod service;
 mod snapshot;
 mod state_machine;
 #[cfg(test)]
 mod tests;
 mod types;
+mod wire;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use doq_api::{Clock, Command, Engine, Error, Reply, Result, Stamped};
+use doq_api::{Clock, Command, Engine, Error, Reply, Result};
 use doq_proto::cluster::cluster_server::ClusterServer;
 use doq_storage::{Source, Stores};
 use openraft::{
     error::{ClientWriteError, RaftError},
     ChangeMembers, Config, Raft, ServerState, SnapshotPolicy,
 };
+use tonic::service::interceptor::InterceptedService;
 use tracing::info;
 
 pub use service::ClusterService;
 
 use self::{
+    forwarder::Forwarder,
+    gate::Gate,
     log_store::LogAdapter,
-    network::{MembershipChange, NetworkFactory, Peer},
+    network::{MembershipChange, NetworkFactory, Peer, Peers},
+    proposer::Proposer,
     state_machine::{Marker, StateMachine},
-    types::{node_id, DoqNode, Request, TypeConfig},
+    types::{node_id, DoqNode, TypeConfig},
 };
 use crate::{
     applier::Applier,
     consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role},
+    secret::{CallCheck, ClusterSecret},
     view::{Shared, StateView},
 };
 
@@ -67,6 +79,9 @@ pub struct RaftOptions {
     /// and state-machine commits need no fsync of their own. Leave it off for a store that syncs each
     /// write itself, or for `storage.sync = never`.
     pub flush_log: bool,
+    /// Node-to-node TLS (`tls.*`): when set, calls to peers use `https://` with this configuration (the
+    /// CA peers' certificates must chain to). The server side is the listener's business.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Default for RaftOptions {
@@ -80,6 +95,7 @@ impl Default for RaftOptions {
             snapshot_threshold: 8192,
             secret: String::new(),
             flush_log: false,
+            tls: None,
         }
     }
 }
@@ -90,9 +106,12 @@ pub(crate) struct Inner {
     id: u64,
     options: RaftOptions,
     view: StateView,
-    /// The connection forwarded calls use, kept while the leader stays the same: a channel per call
-    /// would pay a TCP and HTTP/2 handshake on every forwarded write.
-    leader_peer: std::sync::Mutex<Option<(u64, DoqNode, Peer)>>,
+    /// One connection per member, shared by replication, read indexes, forwarding and membership calls.
+    peers: Arc<Peers>,
+    /// Batches this node's writes into log entries when it leads (local and forwarded ones).
+    proposer: Proposer,
+    /// Batches this node's writes to the leader when it follows.
+    forwarder: Forwarder,
 }
 
 impl std::fmt::Debug for Inner {
@@ -126,6 +145,7 @@ impl RaftNode {
     /// The node neither bootstraps nor joins by itself.
     pub async fn open(stores: Stores, clock: Arc<dyn Clock>, options: RaftOptions) -> Result<Self> {
         let (view, log, sm) = recover(stores, clock, options.flush_log).await?;
+        let peers = Arc::new(Peers::new(options.secret.clone(), options.tls.clone()));
         let config = Config {
             cluster_name: "doq".into(),
             heartbeat_interval: options.heartbeat_ms,
@@ -142,28 +162,38 @@ impl RaftNode {
         let raft = Raft::new(
             id,
             Arc::new(config),
-            NetworkFactory::new(options.secret.clone()),
+            NetworkFactory::new(peers.clone()),
             log,
             sm,
         )
         .await
         .map_err(|e| Error::Internal(format!("start raft: {e}")))?;
+        let proposer = Proposer::start(raft.clone(), view.clone());
+        let forwarder = Forwarder::start(peers.clone(), options.apply_timeout);
         Ok(Self {
             inner: Arc::new(Inner {
                 raft,
                 id,
                 options,
                 view,
-                leader_peer: std::sync::Mutex::new(None),
+                peers,
+                proposer,
+                forwarder,
             }),
         })
     }
 
-    /// The tonic service to serve on `raft.address`.
-    pub fn service(&self) -> ClusterServer<ClusterService> {
-        ClusterServer::new(ClusterService::new(self.inner.clone()))
+    /// The tonic service to serve on `raft.address`. With `cluster.secret` set, every call must carry a
+    /// token made with it for this node's address, checked before the message is decoded.
+    pub fn service(&self) -> InterceptedService<ClusterServer<ClusterService>, CallCheck> {
+        let check = CallCheck::new(
+            ClusterSecret::new(&self.inner.options.secret),
+            self.inner.options.advertise_addr.clone(),
+        );
+        let server = ClusterServer::new(ClusterService::new(self.inner.clone()))
             .max_decoding_message_size(network::MAX_MESSAGE)
-            .max_encoding_message_size(network::MAX_MESSAGE)
+            .max_encoding_message_size(network::MAX_MESSAGE);
+        InterceptedService::new(server, check)
     }
 
     /// Whether this node has no Raft state at all: never voted, no log, nothing applied (an empty data
@@ -299,10 +329,15 @@ pub(crate) async fn recover(
         shared: shared.clone(),
     };
     let applier = Applier::new(shared, applied.as_ref().map_or(0, |a| a.index));
+    let gate = Gate::default();
     Ok((
         view,
-        LogAdapter::new(stores.log, flush_log.then(|| stores.queues.clone())),
-        StateMachine::new(applier, marker),
+        LogAdapter::new(
+            stores.log,
+            flush_log.then(|| stores.queues.clone()),
+            gate.clone(),
+        ),
+        StateMachine::new(applier, marker, gate),
     ))
 }
 
@@ -334,43 +369,15 @@ impl Inner {
         Ok((leader, node))
     }
 
-    /// A client of `node`, reusing the cached one while the leader is unchanged.
+    /// The cached client of member `id` at `node`.
     fn peer(&self, id: u64, node: &DoqNode) -> Peer {
-        let mut cached = self
-            .leader_peer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((cid, cnode, peer)) = cached.as_ref() {
-            if *cid == id && cnode == node {
-                return peer.clone();
-            }
-        }
-        let peer = Peer::new(id, node, &self.options.secret);
-        *cached = Some((id, node.clone(), peer.clone()));
-        peer
+        self.peers.get(id, node)
     }
 
-    /// Stamps and commits `cmd` if this node leads; never forwards (the receiving end of `Forward`).
+    /// Commits `cmd` if this node leads, batched with the other writes waiting here; never forwards
+    /// (the receiving end of `Forward`).
     pub(crate) async fn propose_local(&self, command: Command) -> Result<Reply> {
-        let last_now = self.view.with_engine(Engine::last_now)?;
-        let stamped = Stamped {
-            now: self.view.now().max(last_now),
-            seed: rand::random(),
-            command,
-        };
-        match self.raft.client_write(Request(stamped)).await {
-            Ok(resp) => resp
-                .data
-                .0
-                .unwrap_or_else(|| Err(Error::Internal("a command entry answered nothing".into()))),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                Err(unavailable("this node lost the leadership; retry"))
-            }
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                Err(Error::Internal(format!("membership error on a write: {e}")))
-            }
-            Err(RaftError::Fatal(e)) => Err(unavailable(format!("raft stopped: {e}"))),
-        }
+        self.proposer.propose(command).await
     }
 
     async fn propose(&self, command: Command) -> Result<Reply> {
@@ -378,9 +385,7 @@ impl Inner {
         if leader == self.id {
             self.propose_local(command).await
         } else {
-            self.peer(leader, &node)
-                .forward(&command, self.options.apply_timeout)
-                .await
+            self.forwarder.forward(leader, node, command).await
         }
     }
 

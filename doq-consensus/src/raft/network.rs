@@ -2,7 +2,11 @@
 //! forwarded writes, read indexes and membership changes for `RaftNode`); [`NetworkFactory`] makes one per
 //! replication target. Channels connect lazily and reconnect by themselves, so a dead peer is just a
 //! failed call (openraft backs off and retries).
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use doq_api::{Command, Error, Reply, Result};
 use doq_proto::cluster::{cluster_client::ClusterClient, Frame};
@@ -20,18 +24,21 @@ use openraft::{
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tonic::{
     metadata::{Ascii, MetadataValue},
-    transport::{Channel, Endpoint},
+    transport::{Channel, ClientTlsConfig, Endpoint},
 };
 
 use super::{
     codec,
     types::{DoqNode, TypeConfig},
+    wire,
 };
+use crate::secret::{ClusterSecret, CALL_TOKEN_HEADER};
 
-/// The metadata key that carries `cluster.secret`.
-pub(crate) const SECRET_HEADER: &str = "x-doq-cluster-secret";
 /// Largest cluster message either way (a batch of entries, a snapshot chunk).
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;
+/// Bytes of entries one AppendEntries carries at most (beyond its first entry): well inside
+/// [`MAX_MESSAGE`], so entries up to `limits.max_body_bytes` and restore chunks always replicate.
+const APPEND_BUDGET: usize = 16 << 20;
 /// How long a connection attempt may take before the call fails as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -79,7 +86,8 @@ pub(crate) struct Peer {
     target: u64,
     node: DoqNode,
     client: Option<ClusterClient<Channel>>,
-    secret: Option<MetadataValue<Ascii>>,
+    /// Makes each call's token; the secret itself is never sent (API.md §5).
+    secret: Option<ClusterSecret>,
 }
 
 /// Why a call to a peer failed before the peer answered.
@@ -90,9 +98,19 @@ struct CallError(String);
 impl Peer {
     /// A lazily connecting client of `node` (id `target`). An address that cannot be a URI gives a peer
     /// whose every call fails, so membership with a bad address cannot crash replication.
-    pub(crate) fn new(target: u64, node: &DoqNode, secret: &str) -> Self {
-        let client = Endpoint::from_shared(format!("http://{}", node.addr))
+    pub(crate) fn new(
+        target: u64,
+        node: &DoqNode,
+        secret: &str,
+        tls: Option<&ClientTlsConfig>,
+    ) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client = Endpoint::from_shared(format!("{scheme}://{}", node.addr))
             .ok()
+            .and_then(|e| match tls {
+                Some(tls) => e.tls_config(tls.clone()).ok(),
+                None => Some(e),
+            })
             .map(|e| {
                 e.connect_timeout(CONNECT_TIMEOUT)
                     .tcp_nodelay(true)
@@ -103,11 +121,7 @@ impl Peer {
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE)
             });
-        let secret = if secret.is_empty() {
-            None
-        } else {
-            secret.parse().ok()
-        };
+        let secret = ClusterSecret::new(secret);
         Self {
             target,
             node: node.clone(),
@@ -127,7 +141,12 @@ impl Peer {
         let mut req = tonic::Request::new(Frame { payload });
         req.set_timeout(ttl);
         if let Some(s) = &self.secret {
-            req.metadata_mut().insert(SECRET_HEADER, s.clone());
+            if let Ok(token) = s
+                .call_token(&self.node.addr)
+                .parse::<MetadataValue<Ascii>>()
+            {
+                req.metadata_mut().insert(CALL_TOKEN_HEADER, token);
+            }
         }
         let call = async {
             match rpc {
@@ -146,17 +165,17 @@ impl Peer {
         }
     }
 
-    async fn raft_call<Req: Serialize, Resp: DeserializeOwned, E>(
+    /// A Raft call with an encoded request (`wire` for the bulky ones, JSON for votes); the answer is
+    /// JSON (small: a few ids).
+    async fn raft_call<Resp: DeserializeOwned, E>(
         &self,
         rpc: Rpc,
-        req: &Req,
+        payload: Vec<u8>,
         option: &RPCOption,
     ) -> Result<Resp, RPCError<u64, DoqNode, RaftError<u64, E>>>
     where
         E: std::error::Error + DeserializeOwned,
     {
-        let payload =
-            serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let ttl = option.hard_ttl();
         let bytes = match self.call(rpc, payload, ttl).await {
             Ok(b) => b,
@@ -186,13 +205,26 @@ impl Peer {
         })
     }
 
-    /// Sends an unstamped command to this node, which must be the leader; returns its outcome.
-    pub(crate) async fn forward(&self, cmd: &Command, ttl: Duration) -> Result<Reply> {
+    /// Sends unstamped commands to this node, which must be the leader, in one call; returns one
+    /// outcome per command, in order.
+    pub(crate) async fn forward(
+        &self,
+        cmds: &[Command],
+        ttl: Duration,
+    ) -> Result<Vec<Result<Reply>>> {
         let bytes = self
-            .call(Rpc::Forward, codec::encode_command(cmd), ttl)
+            .call(Rpc::Forward, codec::encode_commands(cmds), ttl)
             .await
             .map_err(Status::into_error)?;
-        codec::decode_outcome(&bytes)?
+        let outcomes = codec::decode_outcomes(&bytes)?;
+        if outcomes.len() != cmds.len() {
+            return Err(Error::Internal(format!(
+                "the leader answered {} outcomes to {} forwarded commands",
+                outcomes.len(),
+                cmds.len()
+            )));
+        }
+        Ok(outcomes)
     }
 
     /// Asks this node (the leader) for a read index: the log id a linearizable read must have applied.
@@ -257,16 +289,51 @@ impl Status {
     }
 }
 
-/// Makes a [`Peer`] per replication target; every call presents `cluster.secret`.
+/// One [`Peer`] per member, shared by replication, read-index rounds and forwarding: a tonic channel is
+/// one HTTP/2 connection that multiplexes every call, and a new one per call (openraft asks for a client
+/// per replication stream and per `ensure_linearizable` round) pays a TCP and HTTP/2 handshake each time.
+#[derive(Debug)]
+pub(crate) struct Peers {
+    secret: String,
+    tls: Option<ClientTlsConfig>,
+    cache: Mutex<HashMap<u64, Peer>>,
+}
+
+impl Peers {
+    /// An empty cache whose peers present `secret`, over TLS when `tls` is set.
+    pub(crate) fn new(secret: String, tls: Option<ClientTlsConfig>) -> Self {
+        Self {
+            secret,
+            tls,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The peer for member `id` at `node`, connecting (lazily) only when the member is new or its
+    /// address changed.
+    pub(crate) fn get(&self, id: u64, node: &DoqNode) -> Peer {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(peer) = cache.get(&id) {
+            if peer.node == *node {
+                return peer.clone();
+            }
+        }
+        let peer = Peer::new(id, node, &self.secret, self.tls.as_ref());
+        cache.insert(id, peer.clone());
+        peer
+    }
+}
+
+/// Hands openraft the cached [`Peer`] of each replication target.
 #[derive(Clone, Debug)]
 pub(crate) struct NetworkFactory {
-    secret: String,
+    peers: Arc<Peers>,
 }
 
 impl NetworkFactory {
-    /// A factory whose peers present `secret`.
-    pub(crate) fn new(secret: String) -> Self {
-        Self { secret }
+    /// A factory over the node's peer cache.
+    pub(crate) fn new(peers: Arc<Peers>) -> Self {
+        Self { peers }
     }
 }
 
@@ -274,7 +341,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Peer;
 
     async fn new_client(&mut self, target: u64, node: &DoqNode) -> Peer {
-        Peer::new(target, node, &self.secret)
+        self.peers.get(target, node)
     }
 }
 
@@ -284,7 +351,17 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, DoqNode, RaftError<u64>>> {
-        self.raft_call(Rpc::AppendEntries, &rpc, &option).await
+        let (payload, sent) = wire::encode_append(&rpc, APPEND_BUDGET);
+        let answer = self.raft_call(Rpc::AppendEntries, payload, &option).await?;
+        if sent == rpc.entries.len() {
+            return Ok(answer);
+        }
+        // Only a prefix went: a success covers up to its last entry (openraft sends the rest next).
+        let last = rpc.entries.get(sent.saturating_sub(1)).map(|e| e.log_id);
+        Ok(match answer {
+            AppendEntriesResponse::Success => AppendEntriesResponse::PartialSuccess(last),
+            other => other,
+        })
     }
 
     async fn install_snapshot(
@@ -295,7 +372,8 @@ impl RaftNetwork<TypeConfig> for Peer {
         InstallSnapshotResponse<u64>,
         RPCError<u64, DoqNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        self.raft_call(Rpc::InstallSnapshot, &rpc, &option).await
+        self.raft_call(Rpc::InstallSnapshot, wire::encode_snapshot(&rpc), &option)
+            .await
     }
 
     async fn vote(
@@ -303,6 +381,8 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, DoqNode, RaftError<u64>>> {
-        self.raft_call(Rpc::Vote, &rpc, &option).await
+        let payload =
+            serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.raft_call(Rpc::Vote, payload, &option).await
     }
 }

@@ -7,7 +7,7 @@
 //! deletes every local queue's range and writes the snapshot's records, so a crash leaves the old state or
 //! the new one. Today: the whole snapshot is held in memory; it moves to the backup record format
 //! (API.md §8.2) once `export`/`import` land.
-use doq_api::{Counters, Error, QueueRecord, Result};
+use doq_api::{Counters, Error, LogIndex, QueueRecord, Result};
 use doq_storage::{Applied, MetaKey, Op, QueueStore, Space, WriteBatch};
 
 use super::codec::{bad, Reader, Writer};
@@ -19,6 +19,9 @@ const GROUP: u8 = 3;
 const MESSAGE: u8 = 4;
 const META: u8 = 5;
 const RAW: u8 = 6;
+/// The store's applied index: the count of commands applied (a log entry holds many), which numbers
+/// the next command on the installing replica as it would have on the leader.
+const INDEX: u8 = 7;
 const END: u8 = 0xff;
 /// Headers read per `scan_headers` call while building.
 const PAGE: usize = 1024;
@@ -52,6 +55,12 @@ pub(crate) fn build(store: &dyn QueueStore) -> Result<Vec<u8>> {
         let mut w = Writer::new();
         w.counters(&c);
         frame(&mut out, COUNTERS, &w.0)?;
+        records += 1;
+    }
+    if let Some(a) = store.applied().map_err(Error::from)? {
+        let mut w = Writer::new();
+        w.u64(a.index);
+        frame(&mut out, INDEX, &w.0)?;
         records += 1;
     }
     for q in store.queues().map_err(Error::from)? {
@@ -122,12 +131,13 @@ pub(crate) fn build(store: &dyn QueueStore) -> Result<Vec<u8>> {
 }
 
 /// The batch that turns a store holding `existing` queues into exactly the snapshot's state, with the
-/// applied marker `applied`. Checks the whole snapshot before anything is written.
+/// applied marker `applied` (its index replaced by the snapshot's command count, when it has one), and
+/// that marker's index. Checks the whole snapshot before anything is written.
 pub(crate) fn install_batch(
     bytes: &[u8],
     existing: &[QueueRecord],
-    applied: Applied,
-) -> Result<WriteBatch> {
+    mut applied: Applied,
+) -> Result<(WriteBatch, LogIndex)> {
     let mut rest = bytes
         .strip_prefix(MAGIC.as_slice())
         .ok_or_else(|| bad("snapshot magic"))?;
@@ -179,6 +189,7 @@ pub(crate) fn install_batch(
         let mut r = Reader::new(payload)?;
         match kind {
             COUNTERS => counters = r.counters()?,
+            INDEX => applied.index = r.u64()?,
             QUEUE => batch.put_queue(r.queue_record()?),
             GROUP => batch.put_group(r.group_record()?),
             MESSAGE => {
@@ -219,8 +230,9 @@ pub(crate) fn install_batch(
         return Err(bad("snapshot without its end frame"));
     }
     batch.put_counters(counters);
+    let index = applied.index;
     batch.set_applied(applied);
-    Ok(batch)
+    Ok((batch, index))
 }
 
 /// The one byte a tag field holds.
@@ -365,7 +377,7 @@ mod tests {
         });
         target.commit(batch).unwrap();
 
-        let installed = install_batch(
+        let (installed, _) = install_batch(
             &build(&source).unwrap(),
             &target.queues().unwrap(),
             Applied::default(),
@@ -397,7 +409,7 @@ mod tests {
         let (target, _) = filled();
         let target = Arc::new(target);
         let existing = target.queues().unwrap();
-        let batch = install_batch(
+        let (batch, index) = install_batch(
             &bytes,
             &existing,
             Applied {
@@ -408,7 +420,11 @@ mod tests {
         .unwrap();
         target.commit(batch).unwrap();
         assert_eq!(Engine::rebuild(&Source(&*target)).unwrap().digest(), digest);
-        assert_eq!(target.applied().unwrap().map(|a| a.index), Some(42));
+        // The source's command count wins: the next command gets the index it would have there.
+        let counted = source.applied().unwrap().map(|a| a.index);
+        assert_eq!(counted, Some(index));
+        assert_eq!(target.applied().unwrap().map(|a| a.index), counted);
+        assert_eq!(target.applied().unwrap().map(|a| a.data), Some(vec![1]));
         let empty = MemoryStore::new();
         target
             .commit(
@@ -417,7 +433,8 @@ mod tests {
                     &target.queues().unwrap(),
                     Applied::default(),
                 )
-                .unwrap(),
+                .unwrap()
+                .0,
             )
             .unwrap();
         assert!(

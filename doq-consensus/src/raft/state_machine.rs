@@ -15,6 +15,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use super::{
+    gate::Gate,
     snapshot,
     types::{DoqNode, Response, TypeConfig},
 };
@@ -67,6 +68,8 @@ struct State {
 pub(crate) struct StateMachine {
     applier: Arc<Mutex<Applier>>,
     state: Arc<Mutex<State>>,
+    /// Shared with the log: taken around every apply, before the engine's write lock.
+    gate: Gate,
 }
 
 fn sm_error(e: &Error) -> StorageError<u64> {
@@ -78,9 +81,10 @@ fn join_error(e: &tokio::task::JoinError) -> StorageError<u64> {
 }
 
 impl StateMachine {
-    /// Wraps `applier`, whose store's applied marker is `marker`.
-    pub(crate) fn new(applier: Applier, marker: Marker) -> Self {
+    /// Wraps `applier`, whose store's applied marker is `marker`; `gate` is the log's (see `Gate`).
+    pub(crate) fn new(applier: Applier, marker: Marker, gate: Gate) -> Self {
         Self {
+            gate,
             applier: Arc::new(Mutex::new(applier)),
             state: Arc::new(Mutex::new(State {
                 marker,
@@ -110,30 +114,49 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut marker = self.state().marker.clone();
-        let mut run: Vec<(LogIndex, Option<Stamped>)> = Vec::new();
+        // One slot per command, and one (empty) slot for an entry without commands (blank, membership),
+        // in order; `shape` remembers each entry's slots, so the replies can be handed back per entry.
+        let mut run: Vec<Option<Stamped>> = Vec::new();
+        let mut shape: Vec<usize> = Vec::new();
         for entry in entries {
             marker.last_applied = Some(entry.log_id);
             match entry.payload {
-                EntryPayload::Blank => run.push((entry.log_id.index, None)),
-                EntryPayload::Normal(req) => run.push((entry.log_id.index, Some(req.0))),
+                EntryPayload::Normal(req) if !req.0.is_empty() => {
+                    shape.push(req.0.len());
+                    run.extend(req.0.into_iter().map(Some));
+                }
+                EntryPayload::Normal(_) | EntryPayload::Blank => {
+                    shape.push(1);
+                    run.push(None);
+                }
                 EntryPayload::Membership(m) => {
                     marker.membership = StoredMembership::new(Some(entry.log_id), m);
-                    run.push((entry.log_id.index, None));
+                    shape.push(1);
+                    run.push(None);
                 }
             }
         }
-        let Some(last) = marker.last_applied else {
+        if marker.last_applied.is_none() {
             return Ok(Vec::new());
-        };
+        }
         let applier = self.applier.clone();
+        let gate = self.gate.clone();
         let data = marker.encode();
         let replies = tokio::task::spawn_blocking(move || {
+            // Wait for the log's writes (and their fsync) before taking the engine's write lock, so
+            // readers never queue behind a disk flush (see `Gate`).
+            let _gate = gate.enter();
+            let mut applier = applier.lock().unwrap_or_else(PoisonError::into_inner);
+            // Slots are numbered by count, not by log index: an entry holds many commands, and each
+            // needs an index of its own (receipts name one delivery, versions one write). The store's
+            // applied index is the count so far, the same on every replica, since all apply the same
+            // entries in order (snapshots carry it). An entry without commands takes one number, as
+            // every entry did when each held one command, so a log from then replays alike.
+            let first = applier.applied() + 1;
             let refs: Vec<(LogIndex, Option<&Stamped>)> =
-                run.iter().map(|(i, s)| (*i, s.as_ref())).collect();
-            applier
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .apply_entries(&refs, last.index, data)
+                (first..).zip(run.iter().map(Option::as_ref)).collect();
+            let last = applier.applied() + run.len() as u64;
+            applier.apply_entries(&refs, last, data)
         })
         .await
         .map_err(|e| join_error(&e))?
@@ -141,7 +164,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // replays the log from the store's applied marker.
         .map_err(|e| sm_error(&e))?;
         self.state().marker = marker;
-        Ok(replies.into_iter().map(Response).collect())
+        let mut replies = replies.into_iter();
+        // A command's slot holds its reply; an entry without commands answers nothing.
+        Ok(shape
+            .into_iter()
+            .map(|n| Response(replies.by_ref().take(n).flatten().collect()))
+            .collect())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -163,16 +191,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         let data = snapshot.into_inner();
         let applier = self.applier.clone();
+        // A snapshot from before commands were counted has no count: its log index numbered commands.
         let applied = Applied {
             index: meta.last_log_id.map_or(0, |l| l.index),
             data: marker.encode(),
         };
         let bytes = data.clone();
+        let gate = self.gate.clone();
         tokio::task::spawn_blocking(move || {
+            let _gate = gate.enter();
             let mut applier = applier.lock().unwrap_or_else(PoisonError::into_inner);
             let existing = applier.store().queues().map_err(Error::from)?;
-            let index = applied.index;
-            let batch = snapshot::install_batch(&bytes, &existing, applied)?;
+            let (batch, index) = snapshot::install_batch(&bytes, &existing, applied)?;
             applier.replace(batch, index)
         })
         .await

@@ -72,6 +72,7 @@ impl TestNode {
             apply_timeout: Duration::from_secs(5),
             snapshot_threshold: 20,
             secret: "s3cret".into(),
+            tls: None,
             // As the server runs a cluster: no per-write sync, the log flushed instead.
             flush_log: true,
         };
@@ -182,6 +183,8 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     // Joining through a follower is forwarded to the leader.
     n1.node.add_node(n2.info()).await.unwrap();
     n0.node.add_node(n2.info()).await.unwrap(); // the same id and address again: a no-op
+                                                // n2 learns its promotion from the leader's next append, after add_node has answered.
+    n2.node.wait_voter(WAIT).await.unwrap();
     let status = n2.node.status();
     assert_eq!(status.members.len(), 3);
     assert!(status.members.iter().all(|m| m.voter));
@@ -226,6 +229,70 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     };
     assert_eq!(got[0].body.content, "m0");
 
+    // Concurrent writes share log entries: far fewer entries than commands, and each writer still gets
+    // its own reply (distinct ids, distinct receipts), on the leader and through followers alike.
+    let burst = QueueName::new("burst").unwrap();
+    n0.node
+        .propose(Command::CreateQueue {
+            name: burst.clone(),
+            kind: QueueKind::Delayed,
+            settings: QueueSettings {
+                strategy: None,
+                max_unacked: 0,
+                ack_timeout: 60,
+                max_deliveries: 0,
+                dead_letter: None,
+            },
+        })
+        .await
+        .unwrap();
+    let before = n0.node.status().last_log_index;
+    let writes = (0..300).map(|i| {
+        let node = nodes[i % 3].node.clone();
+        let cmd = Command::Enqueue {
+            queue: burst.clone(),
+            items: vec![NewMessage {
+                id: None,
+                group: Group::new("default"),
+                priority: Priority(1),
+                body: Body {
+                    content: format!("b{i}"),
+                    metadata: Metadata::new(),
+                },
+            }],
+        };
+        async move { node.propose(cmd).await }
+    });
+    let mut ids = BTreeSet::new();
+    for reply in futures::future::join_all(writes).await {
+        let Ok(Reply::Enqueued(e)) = reply else {
+            panic!("an enqueue answered {reply:?}")
+        };
+        ids.insert(e[0].id);
+    }
+    assert_eq!(ids.len(), 300, "every enqueue got its own id");
+    let entries = n0.node.status().last_log_index - before;
+    assert!(entries < 150, "300 writes took {entries} log entries");
+    let takes = (0..300).map(|i| {
+        let node = nodes[i % 3].node.clone();
+        let cmd = Command::Dequeue {
+            queue: burst.clone(),
+            ack: false,
+            max: 1,
+        };
+        async move { node.propose(cmd).await }
+    });
+    let mut receipts = BTreeSet::new();
+    for reply in futures::future::join_all(takes).await {
+        let Ok(Reply::Dequeued(d)) = reply else {
+            panic!("a dequeue answered {reply:?}")
+        };
+        assert!(ids.contains(&d[0].id));
+        receipts.insert((d[0].receipt.id, d[0].receipt.lease));
+    }
+    assert_eq!(receipts.len(), 300, "every delivery has its own receipt");
+    converge(&n0, &nodes).await;
+
     // A call without the cluster secret is refused.
     let intruder = Peer::new(
         n0.node.inner.id,
@@ -234,8 +301,11 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
             addr: n0.addr.clone(),
         },
         "wrong",
+        None,
     );
-    let refused = intruder.forward(&enqueue(99), Duration::from_secs(2)).await;
+    let refused = intruder
+        .forward(&[enqueue(99)], Duration::from_secs(2))
+        .await;
     assert!(matches!(refused, Err(Error::Unavailable(_))), "{refused:?}");
 
     // Leaving: the last voter cannot go; an unknown id is a no-op.

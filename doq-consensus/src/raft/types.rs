@@ -43,20 +43,21 @@ impl fmt::Display for DoqNode {
     }
 }
 
-/// A log entry's payload: a command the leader stamped with its time and seed.
+/// A log entry's payload: the commands the leader's proposer batched into it, each stamped with its
+/// time and seed. One entry is one append and one fsync for all of them (see `proposer.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Request(pub(crate) Stamped);
+pub(crate) struct Request(pub(crate) Vec<Stamped>);
 
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0.command)
+        write!(f, "{} commands", self.0.len())
     }
 }
 
-/// Serialized as base64 of `codec::encode_stamped`, so JSON carries it as one string.
+/// Serialized as base64 of `codec::encode_batch`, so JSON carries it as one string.
 impl Serialize for Request {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(codec::encode_stamped(&self.0)))
+        s.serialize_str(&STANDARD.encode(codec::encode_batch(&self.0)))
     }
 }
 
@@ -64,37 +65,31 @@ impl<'de> Deserialize<'de> for Request {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         let bytes = STANDARD.decode(text).map_err(D::Error::custom)?;
-        codec::decode_stamped(&bytes)
+        codec::decode_batch(&bytes)
             .map(Self)
             .map_err(D::Error::custom)
     }
 }
 
-/// What applying an entry answered: the engine's outcome for a command, `None` for Raft's own entries
-/// (blank and membership).
+/// What applying an entry answered: the engine's outcome for each of its commands, in order (empty for
+/// Raft's own entries, blank and membership).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Response(pub(crate) Option<Result<Reply>>);
+pub(crate) struct Response(pub(crate) Vec<Result<Reply>>);
 
-/// Serialized as base64 of `codec::encode_outcome` (empty for `None`). Responses stay on the node that
-/// applied them; openraft's `serde` feature only asks that they could travel.
+/// Serialized as base64 of `codec::encode_outcomes`. Responses stay on the node that applied them;
+/// openraft's `serde` feature only asks that they could travel.
 impl Serialize for Response {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match &self.0 {
-            None => s.serialize_str(""),
-            Some(o) => s.serialize_str(&STANDARD.encode(codec::encode_outcome(o))),
-        }
+        s.serialize_str(&STANDARD.encode(codec::encode_outcomes(&self.0)))
     }
 }
 
 impl<'de> Deserialize<'de> for Response {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        if text.is_empty() {
-            return Ok(Self(None));
-        }
         let bytes = STANDARD.decode(text).map_err(D::Error::custom)?;
-        codec::decode_outcome(&bytes)
-            .map(|o| Self(Some(o)))
+        codec::decode_outcomes(&bytes)
+            .map(Self)
             .map_err(D::Error::custom)
     }
 }
@@ -115,14 +110,17 @@ mod tests {
 
     #[test]
     fn requests_and_responses_survive_json() {
-        let r = Request(Stamped {
-            now: Timestamp(5),
-            seed: 6,
-            command: Command::ReserveIds { count: 2 },
-        });
+        let r = Request(vec![
+            Stamped {
+                now: Timestamp(5),
+                seed: 6,
+                command: Command::ReserveIds { count: 2 },
+            };
+            3
+        ]);
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
-        for resp in [Response(None), Response(Some(Ok(Reply::Acked)))] {
+        for resp in [Response(Vec::new()), Response(vec![Ok(Reply::Acked)])] {
             let json = serde_json::to_string(&resp).unwrap();
             assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), resp);
         }

@@ -74,17 +74,25 @@ pub(crate) async fn dequeue<T>(
     mut stop: Pin<&mut impl Future<Output = T>>,
     parked: &AtomicUsize,
 ) -> Result<Waited<T>, Error> {
-    consensus.read_barrier().await?;
     let view = consensus.view();
     let mut changes = view.changes();
+    // A dequeue is a log entry the leader judges, so a local "ready" needs no read barrier first; only
+    // a local "nothing ready" or "no such queue" may be stale (a follower behind), and one barrier
+    // confirms it before the waiter believes it.
+    let mut confirmed = false;
     loop {
         // Mark the current version seen before checking, so a commit after the check wakes the wait.
         changes.borrow_and_update();
         let ready = match view.ready_now(queue).await {
             Ok(ready) => ready,
-            Err(Error::QueueNotFound(_)) if missing == Missing::Wait => false,
+            Err(Error::QueueNotFound(_)) if missing == Missing::Wait || !confirmed => false,
             Err(e) => return Err(e),
         };
+        if !ready && !confirmed {
+            consensus.read_barrier().await?;
+            confirmed = true;
+            continue;
+        }
         if ready {
             if let Poll::Ready(value) = futures::poll!(stop.as_mut()) {
                 return Ok(Waited::Stopped(value));
@@ -156,5 +164,111 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{atomic::AtomicUsize, Arc};
+
+    use doq_api::{
+        Body, Command, Group, ManualClock, Metadata, NewMessage, Priority, QueueKind, QueueName,
+        QueueSettings, Reply, Result, Timestamp,
+    };
+    use doq_consensus::{ClusterStatus, Consensus, NodeInfo, SingleNode, SingleOptions, StateView};
+    use doq_storage::MemoryStore;
+
+    use super::{dequeue, Missing, Waited};
+
+    /// A single node that counts read barriers.
+    struct Counting {
+        node: SingleNode,
+        barriers: AtomicUsize,
+    }
+
+    #[tonic::async_trait]
+    impl Consensus for Counting {
+        async fn propose(&self, cmd: Command) -> Result<Reply> {
+            self.node.propose(cmd).await
+        }
+        async fn read_barrier(&self) -> Result<()> {
+            self.barriers
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.node.read_barrier().await
+        }
+        fn view(&self) -> StateView {
+            self.node.view()
+        }
+        fn status(&self) -> ClusterStatus {
+            self.node.status()
+        }
+        async fn add_node(&self, node: NodeInfo) -> Result<()> {
+            self.node.add_node(node).await
+        }
+        async fn remove_node(&self, id: &str) -> Result<()> {
+            self.node.remove_node(id).await
+        }
+        async fn shutdown(&self) -> Result<()> {
+            self.node.shutdown().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dequeue_runs_a_read_barrier_only_to_confirm_nothing_is_ready() {
+        let c = Counting {
+            node: SingleNode::open(
+                Arc::new(MemoryStore::new()),
+                Arc::new(ManualClock::new(Timestamp(1_800_000_000_000))),
+                SingleOptions::default(),
+            )
+            .unwrap(),
+            barriers: AtomicUsize::new(0),
+        };
+        let q = QueueName::new("q").unwrap();
+        c.propose(Command::CreateQueue {
+            name: q.clone(),
+            kind: QueueKind::Delayed,
+            settings: QueueSettings {
+                strategy: None,
+                max_unacked: 0,
+                ack_timeout: 60,
+                max_deliveries: 0,
+                dead_letter: None,
+            },
+        })
+        .await
+        .unwrap();
+        c.propose(Command::Enqueue {
+            queue: q.clone(),
+            items: vec![NewMessage {
+                id: None,
+                group: Group::new("default"),
+                priority: Priority(0),
+                body: Body {
+                    content: "x".into(),
+                    metadata: Metadata::new(),
+                },
+            }],
+        })
+        .await
+        .unwrap();
+        let parked = AtomicUsize::new(0);
+        let now = Some(tokio::time::Instant::now());
+        let never = std::pin::pin!(std::future::pending::<()>());
+        let got = dequeue(&c, &q, true, 1, now, Missing::Fail, never, &parked)
+            .await
+            .unwrap();
+        assert!(
+            matches!(got, Waited::Delivered(ref d) if d.len() == 1),
+            "{got:?}"
+        );
+        assert_eq!(c.barriers.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Now the queue is empty: that verdict is confirmed by one barrier before the wait ends.
+        let never = std::pin::pin!(std::future::pending::<()>());
+        let got = dequeue(&c, &q, true, 1, now, Missing::Fail, never, &parked)
+            .await
+            .unwrap();
+        assert!(matches!(got, Waited::Expired), "{got:?}");
+        assert_eq!(c.barriers.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

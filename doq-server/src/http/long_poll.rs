@@ -26,14 +26,23 @@ pub(crate) async fn dequeue(
     wait: Duration,
 ) -> Result<Vec<Delivery>, ApiError> {
     let fail = |e: Error| ApiError::new(route, e);
-    state.consensus.read_barrier().await.map_err(fail)?;
     let view = state.consensus.view();
     let mut changes = view.changes();
     let deadline = Instant::now() + wait;
+    // A dequeue is a log entry the leader judges, so a local "ready" needs no read barrier first; only
+    // a local "nothing ready" or "no such queue" may be stale (a follower behind), and one barrier
+    // confirms it before the answer relies on it.
+    let mut confirmed = false;
     loop {
         // Mark the current version seen before checking, so a commit after the check wakes the wait below.
         changes.borrow_and_update();
-        if view.ready_now(queue).await.map_err(fail)? {
+        let ready = view.ready_now(queue).await;
+        if !confirmed && !matches!(ready, Ok(true)) {
+            state.consensus.read_barrier().await.map_err(fail)?;
+            confirmed = true;
+            continue;
+        }
+        if ready.map_err(fail)? {
             let cmd = Command::Dequeue {
                 queue: queue.clone(),
                 ack,
