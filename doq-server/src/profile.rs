@@ -11,7 +11,7 @@ pub(crate) struct Profile {
 }
 
 /// Rows per table in the written report.
-const TOP: usize = 40;
+const TOP: usize = 60;
 
 impl Profile {
     /// Starts sampling when `DOQ_PROFILE` names a file.
@@ -35,14 +35,38 @@ impl Profile {
 
     /// Stops sampling and writes the report.
     pub(crate) fn finish(self) {
-        let text = match self.guard.report().build() {
-            Ok(report) => summarize(&report),
-            Err(e) => format!("profile failed: {e}\n"),
+        let (text, folded) = match self.guard.report().build() {
+            Ok(report) => (summarize(&report), fold(&report)),
+            Err(e) => (format!("profile failed: {e}\n"), String::new()),
         };
-        if let Err(e) = std::fs::write(&self.path, text) {
-            tracing::warn!(error = %e, path = %self.path.display(), "write the CPU profile");
+        // Beside the summary, the stacks in the folded format flame-graph tools read.
+        let mut folded_path = self.path.clone().into_os_string();
+        folded_path.push(".folded");
+        for (path, body) in [
+            (self.path.clone(), text),
+            (PathBuf::from(folded_path), folded),
+        ] {
+            if let Err(e) = std::fs::write(&path, body) {
+                tracing::warn!(error = %e, path = %path.display(), "write the CPU profile");
+            }
         }
     }
+}
+
+/// One line per distinct stack: `thread;root;…;leaf count`.
+fn fold(report: &pprof::Report) -> String {
+    let mut out = String::new();
+    for (frames, count) in &report.data {
+        let mut names: Vec<String> = frames
+            .frames
+            .iter()
+            .flat_map(|f| f.iter().map(pprof::Symbol::name))
+            .map(|n| n.replace(';', ":"))
+            .collect();
+        names.reverse();
+        let _ = writeln!(out, "{};{} {count}", frames.thread_name, names.join(";"));
+    }
+    out
 }
 
 fn summarize(report: &pprof::Report) -> String {
