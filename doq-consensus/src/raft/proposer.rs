@@ -22,9 +22,10 @@ use crate::view::StateView;
 const MAX_COMMANDS: usize = 1024;
 /// An entry stops taking commands once it holds this many bytes (one larger command still goes alone).
 const MAX_BYTES: usize = 1 << 20;
-/// Entries submitted and not yet answered. More than one lets entry N+1 be appended while entry N is
-/// replicated and applied; a few are enough, and fewer keep batches larger.
-const IN_FLIGHT: usize = 4;
+/// Entries submitted and not yet answered. Two let entry N+1 be appended (the leader's fsync) while
+/// entry N is replicated (the followers' fsyncs) and applied; more only make batches smaller, and every
+/// entry costs one fsync per node, which is what bounds a loaded disk.
+const IN_FLIGHT: usize = 2;
 /// Writes that may wait for a batch; senders beyond it wait (backpressure, not memory).
 const QUEUE: usize = 16 * 1024;
 
