@@ -20,7 +20,9 @@ mod receipts;
 mod recovery;
 mod weighted;
 
-pub use backup::{backup_full, backup_incremental, restore_cross_backend};
+pub use backup::{
+    backup_full, backup_incremental, restore_cross_backend, restore_refuses_what_the_api_refuses,
+};
 pub use bad_input::{bad_bodies, bad_names_and_ids, unknown_queue_and_message};
 pub use batch_purge::batch_and_purge;
 pub use cluster::cluster_view;
@@ -81,6 +83,7 @@ macro_rules! for_each_case {
             backup_full,
             backup_incremental,
             restore_cross_backend,
+            restore_refuses_what_the_api_refuses,
             cluster_view,
         );
     };

@@ -371,6 +371,7 @@ async fn boot(config: &Config, clock: &ManualClock) -> anyhow::Result<Node> {
     let deps = Deps {
         clock: Some(Arc::new(clock.clone())),
         store: None,
+        ..Deps::default()
     };
     server::start(
         config.clone(),

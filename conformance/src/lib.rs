@@ -6,7 +6,10 @@
 //!   change touches one place.
 //! - [`cases`] are the semantic cases, plain `async fn case(h: &Harness)`, one file per topic.
 //!   `tests/matrix` runs every case on every backend × mode row; `tests/e2e` drives the real binary.
+//! - [`chaos`] is the fault harness behind `doq-chaos`: a cluster in network namespaces under
+//!   partitions, pauses and kills, and a checker over the recorded history.
 pub mod cases;
+pub mod chaos;
 pub mod check;
 pub mod client;
 pub mod harness;

@@ -4,6 +4,7 @@ mod backup;
 mod command;
 mod engine;
 mod error;
+pub mod limits;
 mod message;
 mod name;
 mod queue;
@@ -22,6 +23,7 @@ pub use engine::{
     QueueStats,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use limits::{Limits, MAX_GROUP_BYTES};
 pub use message::{Body, Group, Lease, MessageHeader, MessageId, Metadata, Priority};
 pub use name::{QueueName, MAX_NAME_BYTES};
 pub use queue::{QueueId, QueueKind, QueueSettings, Strategy};

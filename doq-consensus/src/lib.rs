@@ -5,12 +5,17 @@
 mod applier;
 mod clock;
 mod consensus;
+#[doc(hidden)]
+pub mod fuzzing;
+mod health;
 pub mod raft;
+pub mod secret;
 mod single;
 mod view;
 
 pub use clock::SystemClock;
 pub use consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role};
 pub use raft::{ClusterService, RaftNode, RaftOptions};
+pub use secret::ClusterSecret;
 pub use single::{SingleNode, SingleOptions};
-pub use view::StateView;
+pub use view::{CommitStats, StateView};

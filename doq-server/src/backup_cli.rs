@@ -17,7 +17,11 @@ use doq_storage::{
     Applied, QueueStore, Source, Staged, StoreOptions, WriteBatch,
 };
 
-use crate::{config::Config, progress::Progress};
+use crate::{
+    config::Config,
+    peer_tls::{self, PeerTls},
+    progress::Progress,
+};
 
 /// What `doq backup` was asked for.
 #[derive(Debug)]
@@ -37,9 +41,25 @@ pub(crate) struct BackupArgs {
 /// Streams a backup into a temporary file next to the output, verifies it (trailer included), then moves
 /// it into place (or copies it to stdout) and prints `last_version=N` to stderr.
 pub(crate) fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
-    if args.ca_cert.is_some() || args.addr.starts_with("https://") {
-        bail!("this build has no TLS client; use http:// (or a TLS-terminating proxy)");
-    }
+    // `http://host:port`, `https://host:port` or a bare `host:port` (plain HTTP).
+    let (https, hostport) = match args.addr.split_once("://") {
+        Some(("https", rest)) => (true, rest),
+        Some(("http", rest)) => (false, rest),
+        Some((scheme, _)) => bail!("--addr: {scheme}:// is not http:// or https://"),
+        None => (false, args.addr.as_str()),
+    };
+    let hostport = hostport.trim_end_matches('/').to_owned();
+    let tls = match (&args.ca_cert, https) {
+        (Some(ca), true) => Some(PeerTls::load(Path::new(""), &ca.display().to_string())?),
+        (None, true) if !config.tls.ca.is_empty() => {
+            Some(PeerTls::load(Path::new(""), &config.tls.ca)?)
+        }
+        (None, true) => {
+            bail!("https:// needs --ca-cert (or tls.ca): this build trusts no system roots")
+        }
+        (Some(_), false) => bail!("--ca-cert needs an https:// address"),
+        (None, false) => None,
+    };
     let token = args
         .token
         .clone()
@@ -53,35 +73,32 @@ pub(crate) fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
     };
     let mut spool = tempfile::NamedTempFile::new_in(&dir)
         .with_context(|| format!("create a temporary file in {}", dir.display()))?;
+    let path = format!("/db/backup?since={}", args.since);
     let url = format!(
-        "{}/db/backup?since={}",
-        args.addr.trim_end_matches('/'),
-        args.since
+        "{}://{hostport}{path}",
+        if https { "https" } else { "http" }
     );
     let progress = Progress::new("backup");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut req = client.get(&url);
-        if !token.is_empty() {
-            req = req.bearer_auth(&token);
-        }
-        let mut resp = req.send().await.with_context(|| format!("GET {url}"))?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
-            bail!("GET {url}: {status}: {text}");
-        }
-        while let Some(chunk) = resp.chunk().await.context("read the backup stream")? {
-            spool.write_all(&chunk).context("write the backup")?;
-            progress.add_bytes(chunk.len() as u64);
-        }
-        Ok(())
-    })?;
+    runtime
+        .block_on(async {
+            let mut headers = Vec::new();
+            if !token.is_empty() {
+                headers.push(("authorization", format!("Bearer {token}")));
+            }
+            peer_tls::get_streamed(&hostport, &path, &headers, tls.as_ref(), |chunk| {
+                spool.write_all(chunk).context("write the backup")?;
+                progress.add_bytes(chunk.len() as u64);
+                Ok(())
+            })
+            .await
+        })
+        .with_context(|| format!("GET {url}"))?;
     spool.flush()?;
-    let (header, records) = restore::verify(BufReader::new(spool.reopen()?))
+    // The stream's integrity only: the server's limits may differ from this configuration's.
+    let (header, records) = restore::verify(BufReader::new(spool.reopen()?), None)
         .context("the backup is incomplete or corrupt")?;
     progress.add_records(records);
     progress.finish();
@@ -125,7 +142,7 @@ pub(crate) fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()>
     let files: Vec<&PathBuf> = std::iter::once(&args.full)
         .chain(&args.incrementals)
         .collect();
-    let headers = check_chain(&files)?;
+    let headers = check_chain(&files, config.message_limits())?;
     if dir.exists() && fs::read_dir(&dir)?.next().is_some() {
         if !args.force {
             bail!(
@@ -146,12 +163,13 @@ pub(crate) fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()>
 }
 
 /// Verifies every file completely and checks the chain rules from the headers (API.md §8.3).
-fn check_chain(files: &[&PathBuf]) -> anyhow::Result<Vec<Header>> {
+/// Every record must meet the API's limits (`limits.*`), as an online restore requires.
+fn check_chain(files: &[&PathBuf], limits: doq_api::Limits) -> anyhow::Result<Vec<Header>> {
     let mut headers: Vec<Header> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
         let progress = Progress::new(format!("verify {}", path.display()));
-        let (h, records) = restore::verify(BufReader::new(progress.reader(file)))
+        let (h, records) = restore::verify(BufReader::new(progress.reader(file)), Some(limits))
             .with_context(|| format!("{} is not a valid backup", path.display()))?;
         progress.add_records(records);
         progress.finish();
@@ -248,6 +266,7 @@ fn restore_into(
         restore::chunks(
             BufReader::new(progress.reader(file)),
             CHUNK_BYTES,
+            Some(config.message_limits()),
             |items| {
                 progress.add_records(items.len() as u64);
                 apply(

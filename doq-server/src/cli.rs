@@ -1,4 +1,5 @@
-//! The command line: `doq [serve] [flags]`, `doq config`, `doq get queues|messages`, `doq --version`.
+//! The command line: `doq [serve] [flags]`, `doq config`, `doq get queues|messages`, `doq bench`,
+//! `doq --version`.
 //! Every sub-command takes the server's configuration sources (`--config`, `DOQ_…`, `--section.key`).
 use std::process::ExitCode;
 
@@ -93,6 +94,17 @@ enum Sub {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
         settings: Vec<String>,
     },
+    /// Ask the local node's health endpoint; exit 0 on 200 (a container HEALTHCHECK without curl).
+    Probe {
+        /// The path to ask: `/readyz`, `/livez` or `/readyz?leader=true`.
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+        /// Settings: `--config FILE` and `--section.key value` (the node's, for its port).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
+        settings: Vec<String>,
+    },
+    /// Load a running node: VUs looping enqueue → dequeue → ack over HTTP or gRPC (README, Performance).
+    Bench(doq_bench::load::LoadArgs),
     /// Offline listings of a stopped node's data directory.
     Get {
         #[command(subcommand)]
@@ -128,6 +140,28 @@ enum Get {
     },
 }
 
+/// `doq bench`: a client of a running node, on a runtime of its own.
+fn bench(args: doq_bench::load::LoadArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("doq bench: start the runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(doq_bench::load::run(args)) {
+        Ok(report) if report.iterations > 0 => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!("doq bench: no iteration completed");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(e) => {
+            eprintln!("doq bench: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -145,9 +179,13 @@ pub fn main() -> ExitCode {
             print!("{}", c.to_masked_toml());
             Ok(())
         }),
+        Some(Sub::Probe { path, settings }) => {
+            with_config(&settings, |c| crate::probe::probe(c, &path))
+        }
         Some(Sub::Get {
             what: Get::Queues { settings },
         }) => with_config(&settings, get_queues),
+        Some(Sub::Bench(args)) => bench(args),
         Some(Sub::Backup {
             addr,
             since,
@@ -229,10 +267,17 @@ fn serve(settings: &[String]) -> ExitCode {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(async {
+        #[cfg(feature = "pprof")]
+        let profile = crate::profile::Profile::from_env();
+        let served = runtime.block_on(async {
             let listeners = Listeners::bind(config).await?;
             server::run(config.clone(), listeners, shutdown_signal()).await
-        })
+        });
+        #[cfg(feature = "pprof")]
+        if let Some(profile) = profile {
+            profile.finish();
+        }
+        served
     })
 }
 

@@ -184,6 +184,8 @@ pub struct LimitsConfig {
     pub max_batch_size: usize,
     /// Longest long-poll.
     pub max_wait_seconds: u32,
+    /// Largest restore upload in bytes; 0 is no cap (API.md §8.3).
+    pub max_restore_bytes: u64,
 }
 
 /// `auth.*`
@@ -204,6 +206,8 @@ pub struct TlsConfig {
     pub cert: String,
     /// PEM private key.
     pub key: String,
+    /// PEM CA certificates peers' certificates must chain to (node-to-node TLS); empty: those in `cert`.
+    pub ca: String,
 }
 
 /// `backup.*`
@@ -352,6 +356,7 @@ impl Default for LimitsConfig {
             max_metadata_bytes: 16 << 10,
             max_batch_size: 1000,
             max_wait_seconds: 20,
+            max_restore_bytes: 0,
         }
     }
 }
@@ -535,6 +540,15 @@ impl Config {
                 config.consensus = "raft".into();
             }
         }
+        if !config.cluster.service_name.is_empty() {
+            let Some(hostname) = crate::discovery::hostname(env) else {
+                return Err(ConfigError::Invalid(
+                    "cluster.service_name needs this pod's hostname, and neither HOSTNAME nor /proc/sys/kernel/hostname gives one".into(),
+                ));
+            };
+            let node_id_explicit = explicit.iter().any(|e| e == "cluster.node_id");
+            crate::discovery::derive_identity(&mut config, &hostname, node_id_explicit);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -588,6 +602,10 @@ impl Config {
                 if !self.cluster.join_addr.is_empty() {
                     return bad("cluster.join_addr needs consensus = raft".into());
                 }
+                // A single node's writes wait for their commit this long, too.
+                if self.raft.apply_timeout == 0 {
+                    return bad("raft.apply_timeout must be positive".into());
+                }
             }
             "raft" => {
                 if self.raft.address.is_empty() {
@@ -608,14 +626,33 @@ impl Config {
                 if self.raft.apply_timeout == 0 {
                     return bad("raft.apply_timeout must be positive".into());
                 }
+                // Anyone who reaches the Raft port could otherwise replicate, vote and write (API.md §5).
+                if self.cluster.secret.is_empty() && !self.raft_binds_loopback() {
+                    return bad(format!(
+                        "cluster.secret: required when raft.address ({}) is not a loopback address",
+                        self.raft_bind_addr()
+                    ));
+                }
             }
             other => return bad(format!("consensus: {other:?} is not single or raft")),
         }
         if !self.cluster.service_name.is_empty() {
-            return bad(
-                "cluster.service_name: Kubernetes discovery is not available in this build yet; use cluster.join_addr"
-                    .into(),
-            );
+            // `<service>-internal` must still be one DNS label (63 bytes).
+            if !crate::discovery::is_dns_label(&self.cluster.service_name, 54) {
+                return bad(format!(
+                    "cluster.service_name: {:?} is not a DNS label of at most 54 characters (a-z, 0-9, -)",
+                    self.cluster.service_name
+                ));
+            }
+            if !crate::discovery::is_dns_label(&self.cluster.namespace, 63) {
+                return bad(format!(
+                    "cluster.namespace: {:?} is not a DNS label (a-z, 0-9, -)",
+                    self.cluster.namespace
+                ));
+            }
+            if !self.cluster.join_addr.is_empty() {
+                return bad("cluster.join_addr and cluster.service_name exclude each other: discovery finds the members".into());
+            }
         }
         if self.cluster.node_id.is_empty()
             || self.cluster.node_id.contains(['/', '\\'])
@@ -628,6 +665,9 @@ impl Config {
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return bad("tls.cert and tls.key must be set together".into());
+        }
+        if !self.tls.ca.is_empty() && self.tls.cert.is_empty() {
+            return bad("tls.ca needs tls.cert and tls.key (node-to-node TLS)".into());
         }
         if !matches!(
             self.logging.level.as_str(),
@@ -690,6 +730,15 @@ impl Config {
         })
     }
 
+    /// The message limits (`limits.max_content_bytes`, `limits.max_metadata_*`) every entry point checks.
+    pub fn message_limits(&self) -> doq_api::Limits {
+        doq_api::Limits {
+            max_content_bytes: self.limits.max_content_bytes,
+            max_metadata_entries: self.limits.max_metadata_entries,
+            max_metadata_bytes: self.limits.max_metadata_bytes,
+        }
+    }
+
     /// The address `raft.address` binds: a bare port binds every interface (API.md §10).
     pub fn raft_bind_addr(&self) -> String {
         if self.raft.address.parse::<u16>().is_ok() {
@@ -697,6 +746,16 @@ impl Config {
         } else {
             self.raft.address.clone()
         }
+    }
+
+    /// Whether `raft.address` binds only a loopback interface (`127.0.0.0/8`, `::1`, `localhost`).
+    pub fn raft_binds_loopback(&self) -> bool {
+        let addr = self.raft_bind_addr();
+        if let Ok(sock) = addr.parse::<std::net::SocketAddr>() {
+            return sock.ip().is_loopback();
+        }
+        addr.rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
     }
 
     /// The HTTP `host:port`s of `cluster.join_addr`.
@@ -723,8 +782,22 @@ impl Config {
                 *secret = "********".into();
             }
         }
-        toml::to_string_pretty(&shown)
-            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        let toml = toml::to_string_pretty(&shown)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"));
+        match self.durability_warning() {
+            Some(w) => format!("# {w}\n{toml}"),
+            None => toml,
+        }
+    }
+
+    /// What the chosen storage does not survive, when that is less than a power loss (README, "Choosing
+    /// a backend"): printed by `doq config` and logged at startup.
+    pub fn durability_warning(&self) -> Option<&'static str> {
+        match self.storage.backend.as_str() {
+            "sled" => Some("storage.backend = sled survives a process crash but not a power loss: sled flushes with sync_file_range, not fsync"),
+            "memory" => Some("storage.backend = memory keeps nothing across a restart"),
+            _ => None,
+        }
     }
 }
 
@@ -872,11 +945,44 @@ mod tests {
             load("--consensus raft --raft.address 9100").is_err(),
             "0.0.0.0 needs an advertise address"
         );
-        let c = load("--raft.address 9100 --raft.advertise_address 10.0.0.1:9100").unwrap();
+        let c =
+            load("--raft.address 9100 --raft.advertise_address 10.0.0.1:9100 --cluster.secret s")
+                .unwrap();
         assert_eq!(c.raft_bind_addr(), "0.0.0.0:9100");
         let c = load("--cluster.join_addr a:1,b:2").unwrap();
         assert_eq!(c.join_addrs(), ["a:1", "b:2"]);
         assert!(load("--consensus paxos").is_err());
+    }
+
+    #[test]
+    fn a_raft_port_beyond_loopback_needs_the_cluster_secret() {
+        let load = |a: &str| Config::load_with_env(&Sources::parse(&args(a)).unwrap(), &[]);
+        for open in [
+            "--raft.address 9100 --raft.advertise_address 10.0.0.1:9100",
+            "--raft.address 10.0.0.1:9100",
+            "--raft.address [::]:9100 --raft.advertise_address h:9100",
+        ] {
+            let err = load(open).unwrap_err().to_string();
+            assert!(err.contains("cluster.secret"), "{open}: {err}");
+            load(&format!("{open} --cluster.secret s")).unwrap();
+        }
+        for local in [
+            "--raft.address 127.0.0.1:9100",
+            "--raft.address [::1]:9100",
+            "--raft.address localhost:9100",
+        ] {
+            load(local).unwrap();
+        }
+    }
+
+    #[test]
+    fn doq_config_says_sled_is_not_power_loss_durable() {
+        let mut c = Config::default();
+        assert!(!c.to_masked_toml().contains("power loss"));
+        c.storage.backend = "sled".into();
+        assert!(c
+            .to_masked_toml()
+            .starts_with("# storage.backend = sled survives a process crash but not a power loss"));
     }
 
     #[test]

@@ -133,6 +133,8 @@ enum Failure {
     RouteNotFound,
     /// The path exists, the method does not.
     MethodNotAllowed,
+    /// An admin operation from a non-loopback client while no `auth.token` is set.
+    AdminLocalOnly,
 }
 
 /// A failed request. Converts into DOQ's `application/problem+json` response.
@@ -192,6 +194,11 @@ impl ApiError {
         Self(Failure::MethodNotAllowed)
     }
 
+    /// 403 `admin_local_only` (API.md §2): admin operations are local-only without `auth.token`.
+    pub fn admin_local_only() -> Self {
+        Self(Failure::AdminLocalOnly)
+    }
+
     /// The doq error behind an operation failure, if that is what this is.
     pub fn error(&self) -> Option<&Error> {
         match &self.0 {
@@ -201,7 +208,8 @@ impl ApiError {
             | Failure::BodyTooLarge
             | Failure::UnsupportedMediaType
             | Failure::RouteNotFound
-            | Failure::MethodNotAllowed => None,
+            | Failure::MethodNotAllowed
+            | Failure::AdminLocalOnly => None,
         }
     }
 
@@ -215,6 +223,7 @@ impl ApiError {
             Failure::UnsupportedMediaType => "unsupported_media_type",
             Failure::RouteNotFound => "route_not_found",
             Failure::MethodNotAllowed => "method_not_allowed",
+            Failure::AdminLocalOnly => "admin_local_only",
         }
     }
 
@@ -264,6 +273,14 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",
                 vec![],
+                code,
+            ),
+            Failure::AdminLocalOnly => Problem::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                vec![ProblemItem::text(
+                    "admin operations are local-only without auth.token".into(),
+                )],
                 code,
             ),
         }

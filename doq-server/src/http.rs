@@ -44,6 +44,10 @@ pub struct AppState {
     pub stats_window: u32,
     /// Cancelled when the node starts shutting down: pending long-polls answer the empty-queue 400 at once.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Where restore uploads are spooled: inside the node directory, never a RAM-backed temp dir (§8.3).
+    pub spool_dir: std::path::PathBuf,
+    /// `limits.max_restore_bytes`: the largest restore upload; 0 is no cap (413 above it).
+    pub max_restore_bytes: u64,
 }
 
 impl std::fmt::Debug for AppState {
@@ -71,6 +75,17 @@ pub struct HttpLimits {
     pub max_batch_size: usize,
     /// Longest long-poll `wait`, in seconds.
     pub max_wait_seconds: u32,
+}
+
+impl HttpLimits {
+    /// The message limits every entry point shares (`doq_api::limits`).
+    pub fn message(&self) -> doq_api::Limits {
+        doq_api::Limits {
+            max_content_bytes: self.max_content_bytes,
+            max_metadata_entries: self.max_metadata_entries,
+            max_metadata_bytes: self.max_metadata_bytes,
+        }
+    }
 }
 
 impl Default for HttpLimits {

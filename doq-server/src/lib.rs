@@ -2,12 +2,18 @@
 //! APIs (`http`, `grpc`, with `errors` as the one place errors meet the wire), TLS for both (`tls`) and the node
 //! itself (`server::run`).
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
+pub mod access;
 mod backup_cli;
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+pub mod peer_tls;
+mod probe;
+#[cfg(feature = "pprof")]
+mod profile;
 mod progress;
 pub mod server;
 pub mod telemetry;

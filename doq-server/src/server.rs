@@ -6,9 +6,7 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration
 use anyhow::Context as _;
 use axum::{
     extract::Request,
-    http::{header, HeaderValue, StatusCode},
     middleware::{self, Next},
-    response::{IntoResponse, Response},
 };
 use doq_api::Clock;
 use doq_consensus::{Consensus, RaftNode, RaftOptions, SingleNode, SingleOptions, SystemClock};
@@ -19,9 +17,12 @@ use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 use crate::{
+    access::{Access, ClientAddr},
     config::Config,
+    discovery::{Discovery, DnsResolver, PeerResolver, Start},
     grpc::{self, DoqService, GrpcOptions},
     http::{self, AppState, HttpLimits},
+    peer_tls::{self, PeerTls},
     tls::Tls,
 };
 
@@ -80,6 +81,8 @@ pub struct Deps {
     pub clock: Option<Arc<dyn Clock>>,
     /// An already opened (or fault-injecting) store instead of opening `storage.*`.
     pub store: Option<Arc<dyn QueueStore>>,
+    /// Where `cluster.service_name` discovery finds peers instead of the system's DNS.
+    pub resolver: Option<Arc<dyn PeerResolver>>,
 }
 
 /// A running node.
@@ -127,6 +130,9 @@ pub async fn run_with(
 /// Opens the store, recovers, and starts serving; returns once the node accepts requests.
 pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::Result<Node> {
     config.validate()?;
+    if let Some(w) = config.durability_warning() {
+        warn!("{w}");
+    }
     // Bad TLS files stop the node before anything is opened or served.
     let tls = if config.tls.cert.is_empty() {
         None
@@ -160,13 +166,33 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             config.backup.tombstone_retention,
             stop.clone(),
         );
-        let (node, raft_addr, raft_serving) = start_raft(&config, listener, stores, clock).await?;
+        let discovery = if config.cluster.service_name.is_empty() {
+            None
+        } else {
+            let resolver: Arc<dyn PeerResolver> = match deps.resolver {
+                Some(resolver) => resolver,
+                None => Arc::new(DnsResolver::system(
+                    &config.cluster.service_name,
+                    &config.cluster.namespace,
+                )?),
+            };
+            Some(Discovery::new(&config, resolver)?)
+        };
+        let (node, raft_addr, raft_serving) = start_raft(
+            &config,
+            listener,
+            stores,
+            clock,
+            discovery.as_ref(),
+            tls.as_ref(),
+        )
+        .await?;
         raft_parts = Some((raft_addr, raft_serving));
         node
     } else {
         let store = match deps.store {
             Some(store) => store,
-            None => open_stores(&config).await?.queues,
+            None => reopening(open_stores(&config).await?.queues, &config)?,
         };
         if config.storage.sync == "never" {
             warn!("storage.sync = never: acknowledged writes may be lost on a crash");
@@ -175,6 +201,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         prepare_backups(&store, &config, clock.clone(), &stop).await?;
         let options = SingleOptions {
             node_id: config.cluster.node_id.clone(),
+            apply_timeout: Duration::from_secs(config.raft.apply_timeout),
             ..SingleOptions::default()
         };
         Arc::new(
@@ -202,12 +229,19 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         default_ack_timeout: config.queue.default_acknowledgement_timeout,
         stats_window: config.queue.stats.window_side,
         shutdown: stop.clone(),
+        spool_dir: config.node_dir(),
+        max_restore_bytes: config.limits.max_restore_bytes,
     };
-    let token = Arc::new(config.auth.token.clone());
-    let router = http::router(state).layer(middleware::from_fn(move |req: Request, next: Next| {
-        let token = token.clone();
-        async move { authorize(&token, req, next).await }
-    }));
+    if let Err(e) = std::fs::create_dir_all(&state.spool_dir) {
+        warn!(error = %e, dir = %state.spool_dir.display(), "cannot create the node directory; restores will fail");
+    }
+    let access = Arc::new(Access::new(&config.auth.token, &config.cluster.secret));
+    info!("{}", access.describe());
+    let router = http::router(state)
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            access.clone().check(req, next)
+        }))
+        .into_make_service_with_connect_info::<ClientAddr>();
 
     let http_addr = listeners.http.local_addr()?;
     let graceful = stop.clone();
@@ -315,19 +349,46 @@ async fn open_stores_with(config: &Config, sync: bool) -> anyhow::Result<Stores>
         .with_context(|| format!("open {} store in {shown}", config.storage.backend))
 }
 
+/// A single node's store, reopened from disk after a failed commit, so a node whose disk was full or
+/// failing accepts writes again once it works, without a restart (redb and RocksDB latch I/O errors).
+fn reopening(store: Arc<dyn QueueStore>, config: &Config) -> anyhow::Result<Arc<dyn QueueStore>> {
+    if config.storage.backend == "memory" {
+        return Ok(store); // nothing on disk to reopen
+    }
+    let backend = config.storage.backend.clone();
+    let dir = config.node_dir();
+    let options = StoreOptions {
+        sync: config.storage.sync == "always",
+        ..config.store_options()?
+    };
+    let open: doq_storage::Opener = Box::new(move || {
+        tracing::warn!(%backend, "reopening the store after a storage error");
+        doq_storage::open(&backend, &dir, &options)
+    });
+    Ok(Arc::new(doq_storage::Reopening::new(store, open)))
+}
+
 type RaftServing = (
     CancellationToken,
     JoinHandle<Result<(), tonic::transport::Error>>,
 );
 
 /// Starts the Raft node, serves the cluster service on `listener`, then bootstraps a new cluster or
-/// joins an existing one, as API.md §5 says: only a node without any Raft state does either.
+/// joins an existing one, as API.md §5 says: only a node without any Raft state does either. With
+/// discovery, DNS decides which (the ordinal-0 rule) and names the members to ask.
 async fn start_raft(
     config: &Config,
     listener: TcpListener,
     stores: Stores,
     clock: Arc<dyn Clock>,
+    discovery: Option<&Discovery>,
+    tls: Option<&Tls>,
 ) -> anyhow::Result<(Arc<dyn Consensus>, SocketAddr, RaftServing)> {
+    // With tls.* set, node-to-node traffic is TLS both ways (API.md §5).
+    let peer_tls = match tls {
+        Some(_) => Some(PeerTls::load(Path::new(&config.tls.cert), &config.tls.ca)?),
+        None => None,
+    };
     let raft_addr = listener.local_addr()?;
     let advertise_addr = match config.raft.advertise_address.as_str() {
         // Bound to port 0 (tests): peers must use the port the OS picked.
@@ -346,27 +407,46 @@ async fn start_raft(
         snapshot_threshold: config.raft.snapshot_threshold,
         secret: config.cluster.secret.clone(),
         flush_log: config.storage.sync == "always",
+        tls: peer_tls.as_ref().map(|t| t.grpc.clone()),
     };
     let node = Arc::new(RaftNode::open(stores, clock, options).await?);
     let token = CancellationToken::new();
     let serving = {
         let service = node.service();
         let token = token.clone();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
-                .await
-        })
+        match tls {
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                tokio::spawn(async move {
+                    tonic::transport::Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+                        .await
+                })
+            }
+            Some(tls) => {
+                let incoming = tls.grpc_incoming(listener, token.clone());
+                tokio::spawn(async move {
+                    tonic::transport::Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
+                        .await
+                })
+            }
+        }
     };
     if node.is_pristine().await? {
-        let joins = config.join_addrs();
-        if joins.is_empty() {
-            node.bootstrap().await?;
-        } else {
-            join(config, &joins, &advertise_addr).await?;
-            node.wait_voter(JOIN_DEADLINE).await?;
+        let start = match discovery {
+            Some(discovery) => discovery.decide().await,
+            None if config.join_addrs().is_empty() => Start::Bootstrap,
+            None => Start::Join,
+        };
+        match start {
+            Start::Bootstrap => node.bootstrap().await?,
+            Start::Join => {
+                join(config, discovery, &advertise_addr, peer_tls.as_ref()).await?;
+                node.wait_voter(JOIN_DEADLINE).await?;
+            }
         }
     } else {
         info!("restarting as the member this node was; not bootstrapping or joining");
@@ -374,32 +454,69 @@ async fn start_raft(
     Ok((node, raft_addr, (token, serving)))
 }
 
-/// Asks the members at `addrs` (HTTP `host:port`) to add this node, every 2 s for up to 60 s.
-async fn join(config: &Config, addrs: &[String], advertise: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(JOIN_DEADLINE + JOIN_RETRY)
-        .build()?;
-    let body = serde_json::json!({"id": config.cluster.node_id, "addr": advertise});
+/// Asks the members (`cluster.join_addr`, or those discovery finds, looked up again every round) to add
+/// this node, every 2 s for up to 60 s. A member that refuses hands out a nonce; with `cluster.secret`
+/// set the next attempt proves the secret over it (API.md §5), so the secret itself is never sent.
+async fn join(
+    config: &Config,
+    discovery: Option<&Discovery>,
+    advertise: &str,
+    tls: Option<&PeerTls>,
+) -> anyhow::Result<()> {
+    let body =
+        serde_json::to_vec(&serde_json::json!({"id": config.cluster.node_id, "addr": advertise}))?;
+    let secret = doq_consensus::ClusterSecret::new(&config.cluster.secret);
+    let path = "/API/v1/cluster/join";
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut last = String::from("no attempt");
     loop {
-        for addr in addrs {
-            let mut req = client
-                .post(format!("http://{addr}/API/v1/cluster/join"))
-                .json(&body);
-            if !config.auth.token.is_empty() {
-                req = req.bearer_auth(&config.auth.token);
-            }
-            match req.send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    info!(via = %addr, "joined the cluster");
-                    return Ok(());
+        let addrs = match discovery {
+            Some(discovery) => discovery.join_addrs().await,
+            None => config.join_addrs(),
+        };
+        if addrs.is_empty() {
+            last = "no peer discovered yet".into();
+        }
+        for addr in &addrs {
+            let mut nonce: Option<String> = None;
+            // At most two tries per member: plain (or with the token), then with a proof over its nonce.
+            for _ in 0..2 {
+                let mut headers = Vec::new();
+                if !config.auth.token.is_empty() {
+                    headers.push(("authorization", format!("Bearer {}", config.auth.token)));
                 }
-                Ok(resp) => {
-                    let status = resp.status();
-                    last = format!("{addr}: {status} {}", resp.text().await.unwrap_or_default());
+                if let (Some(secret), Some(nonce)) = (&secret, &nonce) {
+                    headers.push((
+                        doq_consensus::secret::PROOF_HEADER,
+                        secret.prove(nonce, path, &body),
+                    ));
                 }
-                Err(e) => last = format!("{addr}: {e}"),
+                match peer_tls::post(addr, path, &headers, body.clone(), tls).await {
+                    Ok(resp) if resp.status.is_success() => {
+                        info!(via = %addr, "joined the cluster");
+                        return Ok(());
+                    }
+                    Ok(resp) => {
+                        let offered = resp
+                            .headers
+                            .get(doq_consensus::secret::NONCE_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        last = format!(
+                            "{addr}: {} {}",
+                            resp.status,
+                            String::from_utf8_lossy(&resp.body)
+                        );
+                        match offered {
+                            Some(n) if secret.is_some() && nonce.is_none() => nonce = Some(n),
+                            _ => break,
+                        }
+                    }
+                    Err(e) => {
+                        last = format!("{addr}: {e:#}");
+                        break;
+                    }
+                }
             }
             warn!(attempt = %last, "join attempt failed; retrying");
         }
@@ -541,39 +658,6 @@ fn spawn_periodic_flush(store: Arc<dyn QueueStore>, stop: CancellationToken) {
     });
 }
 
-/// Bearer-token check for `/API/…` and `/db/…` when `auth.token` is set (constant-time compare).
-async fn authorize(token: &str, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_ascii_lowercase();
-    let protected = path.starts_with("/api/") || path == "/api" || path.starts_with("/db/");
-    if token.is_empty() || !protected {
-        return next.run(req).await;
-    }
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
-        return next.run(req).await;
-    }
-    let body = serde_json::json!({
-        "title": "Unauthorized", "status": 401, "detail": "Authentication required",
-        "errors": [{"message": "missing or invalid bearer token"}], "code": "unauthorized",
-    });
-    let mut resp = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    headers.insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"doq\""),
-    );
-    resp
-}
-
 /// Compares without an early exit, so timing does not reveal how much of a token was right.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
@@ -586,6 +670,93 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{check_mode, constant_time_eq};
+
+    /// The admin rules run on the real listener: the peer address reaches them (a loopback client may
+    /// back up without a token), and a token, once set, is needed even from loopback.
+    #[tokio::test]
+    async fn admin_routes_see_the_client_address() {
+        for (token, want) in [("", 200), ("t0ken", 401)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = crate::config::Config::default();
+            config.http.host = "127.0.0.1".into();
+            config.http.port = 0;
+            config.grpc.address = String::new();
+            config.storage.backend = "memory".into();
+            config.storage.data_dir = dir.path().to_path_buf();
+            config.auth.token = token.into();
+            let listeners = super::Listeners::bind(&config).await.unwrap();
+            let node = super::start(config, listeners, super::Deps::default())
+                .await
+                .unwrap();
+            let url = format!("http://{}/db/backup", node.http_addr);
+            let got = reqwest::get(&url).await.unwrap();
+            assert_eq!(got.status().as_u16(), want, "token {token:?}");
+            node.stop().await.unwrap();
+        }
+    }
+
+    /// `/readyz` in a cluster: ready everywhere with a leader, `?leader=true` only on the leader, and
+    /// 503 "no leader known" on a node whose peers are gone (it cannot elect itself).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readyz_fails_without_a_leader() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |id: &str, join: String| {
+            let mut config = crate::config::Config {
+                consensus: "raft".into(),
+                ..crate::config::Config::default()
+            };
+            config.cluster.node_id = id.into();
+            config.cluster.join_addr = join;
+            config.http.host = "127.0.0.1".into();
+            config.http.port = 0;
+            config.grpc.address = String::new();
+            config.raft.address = "127.0.0.1:0".into();
+            config.raft.heartbeat_interval_ms = 50;
+            config.raft.election_timeout_ms = 300;
+            config.storage.backend = "memory".into();
+            config.storage.data_dir = dir.path().to_path_buf();
+            async move {
+                let listeners = super::Listeners::bind(&config).await.unwrap();
+                super::start(config, listeners, super::Deps::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let n0 = start("n0", String::new()).await;
+        let seed = n0.http_addr.to_string();
+        let n1 = start("n1", seed.clone()).await;
+        let n2 = start("n2", seed).await;
+        let readyz = |addr: std::net::SocketAddr, q: &'static str| async move {
+            let resp = reqwest::get(format!("http://{addr}/readyz{q}"))
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        };
+        assert_eq!(readyz(n2.http_addr, "").await.0, 200);
+        let leader = n2.consensus.status().leader_id.unwrap();
+        let mut nodes = vec![("n0", n0), ("n1", n1), ("n2", n2)];
+        // Keep a follower; stop the other two (the leader among them).
+        let at = nodes.iter().position(|(id, _)| *id != leader).unwrap();
+        let (_, kept) = nodes.remove(at);
+        let (status, why) = readyz(kept.http_addr, "?leader=true").await;
+        assert_eq!(status, 503, "{why}");
+        assert!(why.starts_with("not the leader"), "{why}");
+        for (_, n) in nodes {
+            n.stop().await.unwrap();
+        }
+        // Two of three gone: the follower has no leader (no quorum to elect one) and says so.
+        let mut last = (0, String::new());
+        for _ in 0..100 {
+            last = readyz(kept.http_addr, "").await;
+            if last.0 == 503 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(last.0, 503, "{}", last.1);
+        assert_eq!(last.1, "no leader known");
+        kept.stop().await.unwrap();
+    }
 
     #[test]
     fn a_node_directory_keeps_its_consensus_mode() {

@@ -91,6 +91,11 @@ pub struct WriteBatch {
     /// Positions of the ops on the `staging` keyspace, so reading staged items never walks the whole
     /// batch (a restore's commit stages a million message writes into one batch).
     staging: Vec<usize>,
+    /// Where the batch's `PutCounters` and `SetApplied` ops are. Each is one key that no range delete
+    /// touches, so a later one replaces the earlier op in place: a group of many commands writes the
+    /// counters and the marker once, not once per command.
+    counters_at: Option<usize>,
+    applied_at: Option<usize>,
 }
 
 impl WriteBatch {
@@ -99,9 +104,21 @@ impl WriteBatch {
         Self::default()
     }
 
-    /// Appends `op`.
+    /// Appends `op` (or, for counters and the applied marker, replaces the batch's earlier one).
     pub fn push(&mut self, op: Op) {
         match &op {
+            Op::PutCounters(_) | Op::SetApplied(_) => {
+                let at = if matches!(op, Op::PutCounters(_)) {
+                    &mut self.counters_at
+                } else {
+                    &mut self.applied_at
+                };
+                if let Some(slot) = at.and_then(|i| self.ops.get_mut(i)) {
+                    *slot = op;
+                    return;
+                }
+                *at = Some(self.ops.len());
+            }
             Op::PutMessage { header, .. } => {
                 self.bodies
                     .insert((header.queue, header.id), Some(self.ops.len()));
@@ -117,8 +134,6 @@ impl WriteBatch {
             | Op::PutQueue(_)
             | Op::PutGroup(_)
             | Op::DeleteGroup { .. }
-            | Op::PutCounters(_)
-            | Op::SetApplied(_)
             | Op::PutMeta { .. } => {}
             Op::Put { space, .. } | Op::DeleteRange { space, .. } => {
                 if *space == Space::Staging {
@@ -275,31 +290,54 @@ impl Extend<Op> for WriteBatch {
 }
 
 /// A batch being built by the engine, over the store it will be committed to: the engine's
-/// [`Mutations`]. Reads see the batch first, then the store.
+/// [`Mutations`]. Reads see the batch first, then the batches still being committed (newest first),
+/// then the store.
 #[derive(Debug)]
 pub struct Staged<'a> {
     /// Where the engine's writes go.
     pub batch: &'a mut WriteBatch,
-    /// Where reads go when the batch does not decide them; the batch is committed to it later.
+    /// Earlier batches, oldest first, that a pipelined writer handed to its committer and that may not
+    /// have reached the store yet.
+    pub pending: &'a [&'a WriteBatch],
+    /// Where reads go when no batch decides them; the batch is committed to it later.
     pub store: &'a dyn QueueStore,
 }
 
 impl<'a> Staged<'a> {
     /// Stages into `batch`, reading through to `store`.
     pub fn new(batch: &'a mut WriteBatch, store: &'a dyn QueueStore) -> Self {
-        Self { batch, store }
+        Self {
+            batch,
+            pending: &[],
+            store,
+        }
+    }
+
+    /// Stages into `batch`, reading through `pending` (oldest first) and then `store`.
+    pub fn over(
+        batch: &'a mut WriteBatch,
+        pending: &'a [&'a WriteBatch],
+        store: &'a dyn QueueStore,
+    ) -> Self {
+        Self {
+            batch,
+            pending,
+            store,
+        }
     }
 }
 
 impl Mutations for Staged<'_> {
     fn body(&mut self, queue: QueueId, id: MessageId) -> doq_api::Result<Option<Body>> {
-        match self.batch.staged_body(queue, id) {
-            Some(staged) => Ok(staged.cloned()),
-            None => self
-                .store
-                .get_body(queue, id)
-                .map_err(|e| to_api(self.store, &e)),
+        let newest_first = std::iter::once(&*self.batch).chain(self.pending.iter().rev().copied());
+        for batch in newest_first {
+            if let Some(staged) = batch.staged_body(queue, id) {
+                return Ok(staged.cloned());
+            }
         }
+        self.store
+            .get_body(queue, id)
+            .map_err(|e| to_api(self.store, &e))
     }
 
     fn put_message(&mut self, header: &MessageHeader, body: &Body) {
@@ -356,6 +394,13 @@ impl Mutations for Staged<'_> {
         after: Option<u64>,
         limit: usize,
     ) -> doq_api::Result<Vec<(u64, ImportItem)>> {
+        // Restore staging reads through the store only: the pipelined writer lets every earlier batch
+        // reach the store before it applies a restore command, so a pending batch never holds one.
+        if self.pending.iter().any(|b| !b.staging.is_empty()) {
+            return Err(doq_api::Error::Internal(
+                "restore staging read while a batch with staged items is being committed".into(),
+            ));
+        }
         staged_items(self.batch, self.store, restore, after, limit)
             .map_err(|e| to_api(self.store, &e))
     }
@@ -419,4 +464,73 @@ fn staged_items(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use doq_api::{Counters, Timestamp};
+
+    use super::*;
+    use crate::{testing, MemoryStore};
+
+    #[test]
+    fn counters_and_marker_are_written_once_per_batch() {
+        let mut batch = WriteBatch::new();
+        for n in 1..=3 {
+            batch.put_message(testing::header(1, n), testing::body("x"));
+            batch.put_counters(Counters {
+                last_now: Timestamp(n),
+                last_id: n,
+                next_queue: 2,
+            });
+            batch.set_applied(Applied {
+                index: n,
+                data: Vec::new(),
+            });
+        }
+        assert_eq!(
+            batch.len(),
+            5,
+            "three messages, one counters op, one marker"
+        );
+        let store = MemoryStore::new();
+        store.commit(batch).unwrap();
+        assert_eq!(
+            store.counters().unwrap().unwrap().last_id,
+            3,
+            "the last value wins"
+        );
+        assert_eq!(store.applied().unwrap().unwrap().index, 3);
+    }
+
+    #[test]
+    fn reads_see_the_batch_then_pending_batches_newest_first_then_the_store() {
+        let store = MemoryStore::new();
+        let mut committed = WriteBatch::new();
+        committed.put_message(testing::header(1, 1), testing::body("stored"));
+        committed.put_message(testing::header(1, 2), testing::body("stored"));
+        store.commit(committed).unwrap();
+        let mut older = WriteBatch::new();
+        older.put_message(testing::header(1, 1), testing::body("older"));
+        older.put_message(testing::header(1, 3), testing::body("older"));
+        let mut newer = WriteBatch::new();
+        newer.delete_message(QueueId(1), MessageId(3));
+        let pending = [&older, &newer];
+        let mut batch = WriteBatch::new();
+        let mut staged = Staged::over(&mut batch, &pending, &store);
+        let content = |s: &mut Staged<'_>, id| {
+            s.body(QueueId(1), MessageId(id))
+                .unwrap()
+                .map(|b| b.content)
+        };
+        assert_eq!(content(&mut staged, 1).as_deref(), Some("older"));
+        assert_eq!(content(&mut staged, 2).as_deref(), Some("stored"));
+        assert_eq!(
+            content(&mut staged, 3),
+            None,
+            "the newer pending batch deleted it"
+        );
+        staged.put_message(&testing::header(1, 3), &testing::body("mine"));
+        assert_eq!(content(&mut staged, 3).as_deref(), Some("mine"));
+    }
 }

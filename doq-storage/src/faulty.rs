@@ -7,7 +7,7 @@ use std::{
     ops::Range,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Mutex, MutexGuard,
+        Condvar, Mutex, MutexGuard,
     },
     thread,
     time::Duration,
@@ -43,6 +43,8 @@ impl InjectedFault {
 /// A [`QueueStore`] that passes everything to `S`, except the faults it is told to inject:
 /// - [`fail_commit`](Self::fail_commit): the Nth commit from now fails, before or after writing;
 /// - [`delay_commits`](Self::delay_commits): every commit first sleeps;
+/// - [`hold_commits`](Self::hold_commits): every commit waits until released, so a test can stage work
+///   behind a commit that is known to be in flight;
 /// - [`fail_reads`](Self::fail_reads): every read method fails while set.
 ///
 /// Injected errors are [`Error::Backend`] with the inner store's backend name and [`InjectedFault`] as
@@ -57,6 +59,9 @@ pub struct FaultyStore<S> {
     faults: Mutex<BTreeMap<u64, CommitFault>>,
     /// The delay before every commit; `Duration::ZERO` for none.
     delay: Mutex<Duration>,
+    /// While true, commits wait on `released` (after being counted, before writing).
+    held: Mutex<bool>,
+    released: Condvar,
     reads_fail: AtomicBool,
 }
 
@@ -67,6 +72,7 @@ impl<S: fmt::Debug> fmt::Debug for FaultyStore<S> {
             .field("commits", &self.commits)
             .field("faults", &self.faults)
             .field("delay", &self.delay)
+            .field("held", &self.held)
             .field("reads_fail", &self.reads_fail)
             .finish()
     }
@@ -80,6 +86,8 @@ impl<S: QueueStore> FaultyStore<S> {
             commits: AtomicU64::new(0),
             faults: Mutex::new(BTreeMap::new()),
             delay: Mutex::new(Duration::ZERO),
+            held: Mutex::new(false),
+            released: Condvar::new(),
             reads_fail: AtomicBool::new(false),
         }
     }
@@ -111,16 +119,28 @@ impl<S: QueueStore> FaultyStore<S> {
         Ok(())
     }
 
+    /// While `on`, every commit waits (counted in [`commits`](Self::commits), before writing and before
+    /// its scheduled fault strikes) until a call with `on = false` releases it. A test sees a commit
+    /// arrive by watching `commits`, and can then stage more work behind it.
+    pub fn hold_commits(&self, on: bool) -> Result<()> {
+        *self.lock(&self.held)? = on;
+        if !on {
+            self.released.notify_all();
+        }
+        Ok(())
+    }
+
     /// While `on`, every read method (`applied`, `counters`, `queues`, `groups`, `scan_headers`,
     /// `get_message`, `get_body`) fails.
     pub fn fail_reads(&self, on: bool) {
         self.reads_fail.store(on, Ordering::SeqCst);
     }
 
-    /// Clears every scheduled failure, the delay and `fail_reads`.
+    /// Clears every scheduled failure, the delay, a hold and `fail_reads`.
     pub fn heal(&self) -> Result<()> {
         self.faults()?.clear();
         self.delay_commits(Duration::ZERO)?;
+        self.hold_commits(false)?;
         self.fail_reads(false);
         Ok(())
     }
@@ -163,6 +183,10 @@ impl<S: QueueStore> QueueStore for FaultyStore<S> {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.commit_ref(&batch)
+    }
+
+    fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
         let n = self
             .commits
             .fetch_add(1, Ordering::SeqCst)
@@ -171,12 +195,24 @@ impl<S: QueueStore> QueueStore for FaultyStore<S> {
         if !delay.is_zero() {
             thread::sleep(delay);
         }
+        {
+            let mut held = self.lock(&self.held)?;
+            while *held {
+                held = self.released.wait(held).map_err(|_| {
+                    Error::backend_failed(
+                        self.inner.backend(),
+                        "hold commit",
+                        "poisoned by a panic",
+                    )
+                })?;
+            }
+        }
         let fault = self.faults()?.remove(&n);
         match fault {
-            None => self.inner.commit(batch),
+            None => self.inner.commit_ref(batch),
             Some(CommitFault::Before) => Err(self.injected("commit batch")),
             Some(CommitFault::After) => {
-                self.inner.commit(batch)?;
+                self.inner.commit_ref(batch)?;
                 Err(self.injected("commit batch"))
             }
         }

@@ -17,6 +17,7 @@ mod open;
 mod record;
 #[cfg(feature = "redb")]
 mod redb;
+mod reopen;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
 #[cfg(feature = "sled")]
@@ -44,6 +45,7 @@ pub use crate::{
         is_locked, open, open_stores, StoreOptions, Stores, BACKENDS, LOCK_FILE, MARKER_FILE,
         REDB_FILE, ROCKSDB_DIR, SLED_DIR,
     },
+    reopen::{Opener, Reopening},
     store::{backup_state, cluster_id, Applied, QueueStore, Snapshot, Source},
     tuning::{Compression, RocksDbTuning, SledMode, SledTuning},
 };

@@ -247,6 +247,10 @@ impl<S: QueueStore> QueueStore for DirLocked<S> {
         self.store.commit(batch)
     }
 
+    fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
+        self.store.commit_ref(batch)
+    }
+
     fn flush(&self) -> Result<()> {
         self.store.flush()
     }

@@ -202,13 +202,30 @@ pub(crate) fn decode_header(q: QueueId, id: MessageId, bytes: &[u8]) -> Result<M
     })
 }
 
-/// Encodes a body, consuming it so the content is moved, not copied, into the value.
-pub(crate) fn encode_body(b: Body) -> Vec<u8> {
-    BodyValue {
-        content: b.content,
-        metadata: b.metadata,
+/// Encodes a body straight from the borrowed strings, with the same bytes as `BodyValue` (tags 1 and 2):
+/// the batch is committed by reference (a pipelined writer keeps reading it meanwhile), and building a
+/// `BodyValue` would copy the content once more.
+pub(crate) fn encode_body(b: &Body) -> Vec<u8> {
+    use prost::encoding::{btree_map, string};
+    let len = if b.content.is_empty() {
+        0
+    } else {
+        string::encoded_len(1, &b.content)
+    } + btree_map::encoded_len(string::encoded_len, string::encoded_len, 2, &b.metadata);
+    let mut out = Vec::with_capacity(len);
+    if !b.content.is_empty() {
+        string::encode(1, &b.content, &mut out);
     }
-    .encode_to_vec()
+    btree_map::encode(
+        string::encode,
+        string::encoded_len,
+        string::encode,
+        string::encoded_len,
+        2,
+        &b.metadata,
+        &mut out,
+    );
+    out
 }
 
 /// Decodes the body of message `id` of queue `q`.
@@ -264,11 +281,11 @@ pub(crate) fn decode_counters(bytes: &[u8]) -> Result<Counters> {
     })
 }
 
-/// Encodes the applied marker, consuming it.
-pub(crate) fn encode_applied(a: Applied) -> Vec<u8> {
+/// Encodes the applied marker.
+pub(crate) fn encode_applied(a: &Applied) -> Vec<u8> {
     AppliedValue {
         index: a.index,
-        data: a.data,
+        data: a.data.clone(),
     }
     .encode_to_vec()
 }
@@ -424,9 +441,21 @@ mod tests {
             metadata: [("k".into(), "v".into())].into(),
         };
         assert_eq!(
-            decode_body(QueueId(3), MessageId(1), &encode_body(b.clone())).unwrap(),
+            decode_body(QueueId(3), MessageId(1), &encode_body(&b)).unwrap(),
             b
         );
+        for body in [b.clone(), Body::default()] {
+            let prost_bytes = BodyValue {
+                content: body.content.clone(),
+                metadata: body.metadata.clone(),
+            }
+            .encode_to_vec();
+            assert_eq!(
+                encode_body(&body),
+                prost_bytes,
+                "the hand encoding is BodyValue's"
+            );
+        }
 
         let g = GroupRecord {
             queue: QueueId(3),
@@ -449,7 +478,7 @@ mod tests {
             index: 10,
             data: vec![1, 2, 3],
         };
-        assert_eq!(decode_applied(&encode_applied(a.clone())).unwrap(), a);
+        assert_eq!(decode_applied(&encode_applied(&a)).unwrap(), a);
     }
 
     #[test]

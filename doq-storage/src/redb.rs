@@ -100,11 +100,11 @@ impl<'txn> Tables<'txn> {
         })
     }
 
-    fn apply(&mut self, op: Op) -> Result<()> {
+    fn apply(&mut self, op: &Op) -> Result<()> {
         match op {
             Op::PutMessage { header, body } => {
                 let k = keys::message(header.queue, header.id);
-                let h = record::encode_header(&header);
+                let h = record::encode_header(header);
                 self.headers
                     .insert(&k, h.as_slice())
                     .map_err(failed("write header"))?;
@@ -115,18 +115,18 @@ impl<'txn> Tables<'txn> {
             }
             Op::PutHeader(header) => {
                 let k = keys::message(header.queue, header.id);
-                let h = record::encode_header(&header);
+                let h = record::encode_header(header);
                 self.headers
                     .insert(&k, h.as_slice())
                     .map_err(failed("write header"))?;
             }
             Op::DeleteMessage { queue, id } => {
-                let k = keys::message(queue, id);
+                let k = keys::message(*queue, *id);
                 self.headers.remove(&k).map_err(failed("delete header"))?;
                 self.bodies.remove(&k).map_err(failed("delete body"))?;
             }
             Op::PutQueue(r) => {
-                let v = record::encode_queue(&r);
+                let v = record::encode_queue(r);
                 let k = keys::queue(r.id);
                 self.queues
                     .insert(&k, v.as_slice())
@@ -134,24 +134,24 @@ impl<'txn> Tables<'txn> {
             }
             Op::DeleteQueue(q) => {
                 self.queues
-                    .remove(&keys::queue(q))
+                    .remove(&keys::queue(*q))
                     .map_err(failed("delete queue"))?;
-                self.delete_messages(q)?;
+                self.delete_messages(*q)?;
             }
-            Op::DeleteMessages(q) => self.delete_messages(q)?,
+            Op::DeleteMessages(q) => self.delete_messages(*q)?,
             Op::PutGroup(g) => {
-                let v = record::encode_group(&g);
+                let v = record::encode_group(g);
                 let k = keys::group(g.queue, g.node);
                 self.groups
                     .insert(&k, v.as_slice())
                     .map_err(failed("write group"))?;
             }
             Op::DeleteGroup { queue, node } => {
-                let k = keys::group(queue, node);
+                let k = keys::group(*queue, *node);
                 self.groups.remove(&k).map_err(failed("delete group"))?;
             }
             Op::PutCounters(c) => {
-                let v = record::encode_counters(&c);
+                let v = record::encode_counters(c);
                 let k = MetaTag::Counters.key();
                 self.meta
                     .insert(k, v.as_slice())
@@ -170,13 +170,13 @@ impl<'txn> Tables<'txn> {
                     .map_err(failed("write meta"))?;
             }
             Op::Put { space, key, value } => {
-                self.space(space)
+                self.space(*space)
                     .insert(key.as_slice(), value.as_slice())
                     .map_err(failed("write key"))?;
             }
             Op::DeleteRange { space, lo, hi } => {
                 if lo <= hi {
-                    self.space(space)
+                    self.space(*space)
                         .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)
                         .map_err(failed("delete key range"))?;
                 }
@@ -459,13 +459,17 @@ impl QueueStore for RedbStore {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.commit_ref(&batch)
+    }
+
+    fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let txn = self.begin_write(self.durability())?;
         {
             let mut tables = Tables::open(&txn)?;
-            for op in batch.into_ops() {
+            for op in batch.ops() {
                 // On error the transaction is dropped, which aborts it: all or nothing.
                 tables.apply(op)?;
             }

@@ -104,41 +104,43 @@ struct Families<'db> {
 impl Families<'_> {
     /// Adds `op` to `wb`. RocksDB applies a batch's records in order, range deletes included: a record
     /// covers only what was written before it, so a put after a range delete survives it.
-    fn apply(&self, wb: &mut RocksBatch, op: Op) {
+    fn apply(&self, wb: &mut RocksBatch, op: &Op) {
         match op {
             Op::PutMessage { header, body } => {
                 let k = keys::message(header.queue, header.id);
-                wb.put_cf(self.headers, k, record::encode_header(&header));
+                wb.put_cf(self.headers, k, record::encode_header(header));
                 wb.put_cf(self.bodies, k, record::encode_body(body));
             }
             Op::PutHeader(header) => {
                 let k = keys::message(header.queue, header.id);
-                wb.put_cf(self.headers, k, record::encode_header(&header));
+                wb.put_cf(self.headers, k, record::encode_header(header));
             }
             Op::DeleteMessage { queue, id } => {
-                let k = keys::message(queue, id);
+                let k = keys::message(*queue, *id);
                 wb.delete_cf(self.headers, k);
                 wb.delete_cf(self.bodies, k);
             }
-            Op::PutQueue(r) => wb.put_cf(self.queues, keys::queue(r.id), record::encode_queue(&r)),
+            Op::PutQueue(r) => wb.put_cf(self.queues, keys::queue(r.id), record::encode_queue(r)),
             Op::DeleteQueue(q) => {
-                wb.delete_cf(self.queues, keys::queue(q));
-                self.delete_messages(wb, q);
+                wb.delete_cf(self.queues, keys::queue(*q));
+                self.delete_messages(wb, *q);
             }
-            Op::DeleteMessages(q) => self.delete_messages(wb, q),
+            Op::DeleteMessages(q) => self.delete_messages(wb, *q),
             Op::PutGroup(g) => {
                 wb.put_cf(
                     self.groups,
                     keys::group(g.queue, g.node),
-                    record::encode_group(&g),
+                    record::encode_group(g),
                 );
             }
-            Op::DeleteGroup { queue, node } => wb.delete_cf(self.groups, keys::group(queue, node)),
+            Op::DeleteGroup { queue, node } => {
+                wb.delete_cf(self.groups, keys::group(*queue, *node));
+            }
             Op::PutCounters(c) => {
                 wb.put_cf(
                     self.meta,
                     [MetaTag::Counters.key()],
-                    record::encode_counters(&c),
+                    record::encode_counters(c),
                 );
             }
             Op::SetApplied(a) => {
@@ -149,10 +151,14 @@ impl Families<'_> {
                 );
             }
             Op::PutMeta { key, value } => wb.put_cf(self.meta, [key.key()], value),
-            Op::Put { space, key, value } => wb.put_cf(self.space(space), key, value),
+            Op::Put { space, key, value } => wb.put_cf(self.space(*space), key, value),
             Op::DeleteRange { space, lo, hi } => {
                 if lo <= hi {
-                    wb.delete_range_cf(self.space(space), lo, just_after(&hi));
+                    wb.delete_range_cf(
+                        self.space(*space),
+                        lo.as_slice(),
+                        just_after(hi).as_slice(),
+                    );
                 }
             }
         }
@@ -318,12 +324,16 @@ impl QueueStore for RocksStore {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.commit_ref(&batch)
+    }
+
+    fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let families = self.families()?;
         let mut wb = RocksBatch::default();
-        for op in batch.into_ops() {
+        for op in batch.ops() {
             families.apply(&mut wb, op);
         }
         self.write(wb, "commit batch")

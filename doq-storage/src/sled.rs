@@ -118,45 +118,46 @@ struct Overlay {
 
 impl Overlay {
     /// Folds `op` in. Later ops overwrite earlier ones' entries, which is batch order.
-    fn apply(&mut self, op: Op, trees: &Trees) -> Result<()> {
+    fn apply(&mut self, op: &Op, trees: &Trees) -> Result<()> {
         match op {
             Op::PutMessage { header, body } => {
                 let k = keys::message(header.queue, header.id).to_vec();
                 self.headers
-                    .insert(k.clone(), Some(record::encode_header(&header)));
+                    .insert(k.clone(), Some(record::encode_header(header)));
                 self.bodies.insert(k, Some(record::encode_body(body)));
             }
             Op::PutHeader(header) => {
                 let k = keys::message(header.queue, header.id).to_vec();
-                self.headers.insert(k, Some(record::encode_header(&header)));
+                self.headers.insert(k, Some(record::encode_header(header)));
             }
             Op::DeleteMessage { queue, id } => {
-                let k = keys::message(queue, id).to_vec();
+                let k = keys::message(*queue, *id).to_vec();
                 self.headers.insert(k.clone(), None);
                 self.bodies.insert(k, None);
             }
             Op::PutQueue(r) => {
                 self.queues
-                    .insert(keys::queue(r.id).to_vec(), Some(record::encode_queue(&r)));
+                    .insert(keys::queue(r.id).to_vec(), Some(record::encode_queue(r)));
             }
             Op::DeleteQueue(q) => {
-                self.queues.insert(keys::queue(q).to_vec(), None);
-                self.delete_messages(q, trees)?;
+                self.queues.insert(keys::queue(*q).to_vec(), None);
+                self.delete_messages(*q, trees)?;
             }
-            Op::DeleteMessages(q) => self.delete_messages(q, trees)?,
+            Op::DeleteMessages(q) => self.delete_messages(*q, trees)?,
             Op::PutGroup(g) => {
                 self.groups.insert(
                     keys::group(g.queue, g.node).to_vec(),
-                    Some(record::encode_group(&g)),
+                    Some(record::encode_group(g)),
                 );
             }
             Op::DeleteGroup { queue, node } => {
-                self.groups.insert(keys::group(queue, node).to_vec(), None);
+                self.groups
+                    .insert(keys::group(*queue, *node).to_vec(), None);
             }
             Op::PutCounters(c) => {
                 self.meta.insert(
                     vec![MetaTag::Counters.key()],
-                    Some(record::encode_counters(&c)),
+                    Some(record::encode_counters(c)),
                 );
             }
             Op::SetApplied(a) => {
@@ -166,10 +167,10 @@ impl Overlay {
                 );
             }
             Op::PutMeta { key, value } => {
-                self.meta.insert(vec![key.key()], Some(value));
+                self.meta.insert(vec![key.key()], Some(value.clone()));
             }
             Op::Put { space, key, value } => {
-                self.space(space).insert(key, Some(value));
+                self.space(*space).insert(key.clone(), Some(value.clone()));
             }
             Op::DeleteRange { space, lo, hi } => {
                 if lo <= hi {
@@ -177,7 +178,7 @@ impl Overlay {
                         Space::Tombstones => &mut self.tombstones,
                         Space::Staging => &mut self.staging,
                     };
-                    remove_range(writes, trees.space(space), &lo, &hi)?;
+                    remove_range(writes, trees.space(*space), lo, hi)?;
                 }
             }
         }
@@ -365,12 +366,16 @@ impl QueueStore for SledStore {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.commit_ref(&batch)
+    }
+
+    fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let _write = self.write_lock()?;
         let mut overlay = Overlay::default();
-        for op in batch.into_ops() {
+        for op in batch.ops() {
             overlay.apply(op, &self.trees)?;
         }
         let t = &self.trees;

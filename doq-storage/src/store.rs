@@ -33,6 +33,12 @@ pub trait QueueStore: Send + Sync + fmt::Debug + 'static {
     fn backend(&self) -> &'static str;
     /// Applies `batch` atomically, in order; durable on return when the store was opened with `sync = true`.
     fn commit(&self, batch: WriteBatch) -> Result<()>;
+    /// [`QueueStore::commit`] of a borrowed batch, with the same contract. A pipelined writer keeps
+    /// reading a batch (bodies a later command dequeues) while another thread commits it, so backends
+    /// encode straight from the borrowed ops; the default clones the batch.
+    fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
+        self.commit(batch.clone())
+    }
     /// Makes every committed batch durable.
     fn flush(&self) -> Result<()>;
     /// The applied marker committed with the last batch that set one.
@@ -130,6 +136,10 @@ impl<S: QueueStore + ?Sized> QueueStore for Arc<S> {
 
     fn commit(&self, batch: WriteBatch) -> Result<()> {
         (**self).commit(batch)
+    }
+
+    fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
+        (**self).commit_ref(batch)
     }
 
     fn flush(&self) -> Result<()> {

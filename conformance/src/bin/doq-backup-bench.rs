@@ -268,6 +268,7 @@ fn restore(backend: &str, dir: &Path) -> anyhow::Result<()> {
     let header = chunks(
         BufReader::with_capacity(1 << 20, fs::File::open(&file)?),
         CHUNK_BYTES,
+        Some(doq_api::Limits::default()),
         |items| {
             d.apply(Command::StageImport {
                 restore: restore_id,

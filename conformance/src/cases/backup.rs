@@ -2,7 +2,11 @@
 //! rules, restoring into another backend, and bad input that must change nothing.
 use std::time::Duration;
 
-use doq_storage::backup::{format::Header, restore::verify, Writer, MAGIC};
+use doq_storage::backup::{
+    format::{Header, Kind, MessageRecord, QueueRecord},
+    restore::verify,
+    Writer, MAGIC,
+};
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -44,7 +48,7 @@ async fn take(c: &Client, since: u64) -> Taken {
         .parse()
         .unwrap_or_else(|_| fail(format!("X-Last-Version: {headers:?}")));
     assert!(bytes.starts_with(MAGIC), "the stream starts with the magic");
-    let (h, _) = verify(bytes.as_slice()).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+    let (h, _) = verify(bytes.as_slice(), None).unwrap_or_else(|e| fail(format!("{path}: {e}")));
     assert_eq!((h.since, h.last_version), (since, last_version));
     assert_eq!(h.cluster_id, cluster_id);
     Taken {
@@ -249,7 +253,7 @@ pub async fn backup_incremental(h: &Harness) {
     populate(&c, "bi").await;
     let full = take(&c, 0).await;
     let empty = take(&c, full.last_version + 1).await;
-    let (empty_header, records) = verify(empty.bytes.as_slice()).unwrap_or_else(|e| fail(e));
+    let (empty_header, records) = verify(empty.bytes.as_slice(), None).unwrap_or_else(|e| fail(e));
     assert_eq!((records, empty_header.last_version), (0, full.last_version));
 
     let (_, head) = dequeue(&c, "bi-dlq", true).await; // an ack=true dequeue deletes
@@ -341,4 +345,101 @@ pub async fn restore_cross_backend(h: &Harness) {
     let want = drain(&c).await;
     assert_eq!(drain(&t).await, want);
     target.stop().await;
+}
+
+/// A one-queue, one-message backup whose message has this group, content and metadata.
+fn crafted(group: &str, content: String, metadata: &[(String, String)]) -> Vec<u8> {
+    let header = Header {
+        format_version: 1,
+        cluster_id: "crafted".into(),
+        last_version: 5,
+        producer: "a test".into(),
+        ..Header::default()
+    };
+    let mut w = Writer::new(Vec::new(), header).unwrap_or_else(|e| fail(e));
+    w.write(Kind::Queue(QueueRecord {
+        name: "rv-crafted".into(),
+        r#type: "fair".into(),
+        strategy: "ROUND_ROBIN".into(),
+        ack_timeout: 60,
+        version: 1,
+        created_version: 1,
+        ..QueueRecord::default()
+    }))
+    .unwrap_or_else(|e| fail(e));
+    w.write(Kind::Message(MessageRecord {
+        queue: "rv-crafted".into(),
+        id: 1,
+        group: group.into(),
+        priority: 1,
+        content,
+        metadata: metadata.iter().cloned().collect(),
+        deliveries: 0,
+        version: 2,
+    }))
+    .unwrap_or_else(|e| fail(e));
+    w.finish().unwrap_or_else(|e| fail(e))
+}
+
+/// A restore checks every record with the API's own limits (API.md §8.3): a huge or very deep group,
+/// oversize content or metadata is refused as `backup_invalid` naming the record, nothing is applied,
+/// and the node keeps serving. (Before, such a record was committed and could exhaust every replica's
+/// memory or stack, again after each restart.)
+pub async fn restore_refuses_what_the_api_refuses(h: &Harness) {
+    let c = h.client();
+    create_delayed(&c, "rv-q", json!({})).await;
+    enqueue(
+        &c,
+        "rv-q",
+        json!({"priority": 1, "content": "kept"}),
+        "default",
+    )
+    .await;
+    let before = queues(&c).await;
+    info!("--- a valid crafted backup restores");
+    let fine = crafted("a.b", "ok".into(), &[("k".into(), "v".into())]);
+    check_restored(&restore(&c, &fine, None).await, 1, 1, 5);
+    check_status(&c.delete("/API/v1/queues/rv-crafted").await, 200);
+    assert_eq!(queues(&c).await, before);
+    let many: Vec<(String, String)> = (0..65).map(|i| (format!("k{i}"), String::new())).collect();
+    let cases = [
+        (
+            "a huge group",
+            crafted(&"g".repeat(64 << 10), String::new(), &[]),
+        ),
+        (
+            "a deep group",
+            crafted(&"a.".repeat(20_000), String::new(), &[]),
+        ),
+        (
+            "oversize content",
+            crafted("g", "c".repeat((1 << 20) + 1), &[]),
+        ),
+        (
+            "too many metadata entries",
+            crafted("g", String::new(), &many),
+        ),
+        (
+            "oversize metadata",
+            crafted("g", String::new(), &[("k".into(), "v".repeat(16 << 10))]),
+        ),
+    ];
+    for (what, bytes) in cases {
+        info!(
+            what,
+            "--- a backup with {what} is refused and changes nothing"
+        );
+        check_invalid(&restore(&c, &bytes, None).await, "record 2");
+        check_invalid(&restore(&c, &bytes, Some("replace")).await, "record 2");
+        assert_eq!(queues(&c).await, before, "{what}");
+    }
+    info!("--- the node still serves writes and reads");
+    enqueue(
+        &c,
+        "rv-q",
+        json!({"priority": 2, "content": "after"}),
+        "default",
+    )
+    .await;
+    check_status(&dequeue(&c, "rv-q", true).await, 200);
 }

@@ -52,6 +52,21 @@ async fn usage_errors_exit_2() {
     }
 }
 
+/// An open Raft port without `cluster.secret` would let anyone vote, replicate and write (API.md §5).
+#[tokio::test]
+async fn a_raft_port_beyond_loopback_without_a_secret_exits_2() {
+    crate::init_tracing();
+    let out = run(&[
+        "--raft.address",
+        "0.0.0.0:0",
+        "--raft.advertise_address",
+        "10.0.0.1:9000",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("cluster.secret"), "{out:?}");
+}
+
 #[tokio::test]
 async fn config_prints_effective_toml_with_secrets_masked() {
     crate::init_tracing();

@@ -14,6 +14,7 @@ mod backup;
 mod cli;
 mod cluster;
 mod crash;
+mod enospc;
 mod grpc;
 mod quickstart;
 mod signals;

@@ -8,6 +8,7 @@ use crate::{
     backup::{ImportHeader, ImportItem, ImportMode, RestoreId, RestoreMark, StagingState},
     command::{LogIndex, Reply},
     error::{Error, Result},
+    limits,
     message::{Body, Group, MessageId, Priority},
     name::QueueName,
     queue::{QueueId, QueueKind, QueueSettings},
@@ -73,6 +74,15 @@ impl Engine {
                 }
                 m.drop_staged(st.restore);
                 self.backup.staging = None;
+            }
+        }
+        // Only records the API could have produced are staged (API.md §8.3): a group past the fixed limit
+        // would cost every replica memory and a deep walk, and once committed it would come back on
+        // every restart. The configurable limits were checked by the node that read the file.
+        let next = self.backup.staging.as_ref().map_or(0, |st| st.next_seq);
+        for (seq, item) in (next..).zip(items) {
+            if let ImportItem::Message { group, .. } = item {
+                limits::check_group(group.as_str()).map_err(|v| invalid(seq, v))?;
             }
         }
         let st = self.backup.staging.get_or_insert(StagingState {
@@ -235,7 +245,8 @@ impl Engine {
                         plan.names.insert(name.clone());
                         live.insert(name);
                     }
-                    ImportItem::Message { queue, .. } => {
+                    ImportItem::Message { queue, group, .. } => {
+                        limits::check_group(group.as_str()).map_err(|v| invalid(seq, v))?;
                         if !live.contains(&queue) {
                             return Err(invalid(seq, format!("message of unknown queue {queue}")));
                         }

@@ -239,41 +239,72 @@ impl RoundRobin {
         Some((group, key))
     }
 
-    fn visit(&mut self, node: u32, blocked: &dyn Blocked) -> Option<(u32, (Priority, MessageId))> {
-        let n = self.nodes.get_mut(&node)?;
-        if n.leaf {
-            return n.heap.pop_first().map(|k| (node, k));
+    /// The rotation walk: from the root, each internal node tries its children from its cursor on,
+    /// advancing the cursor past every child it tries, and descends into the first one not blocked; a
+    /// subtree that yields nothing hands back to its parent, which tries its next child. Iterative, with
+    /// an explicit stack, so a deep group path costs heap, not native stack.
+    fn visit(&mut self, root: u32, blocked: &dyn Blocked) -> Option<(u32, (Priority, MessageId))> {
+        /// An internal node being walked: which child to try next.
+        struct Frame {
+            node: u32,
+            start: usize,
+            tried: usize,
+            count: usize,
         }
-        let count = n.children.len();
-        if count == 0 {
-            return None;
-        }
-        let start = n.children.iter().position(|c| *c == n.cursor).unwrap_or(0);
-        for k in 0..count {
-            let (child, next) = {
-                let n = self.nodes.get_mut(&node)?;
-                let i = (start + k) % count;
-                let child = *n.children.get(i)?;
-                let next = *n.children.get((i + 1) % count)?;
-                if n.cursor != next {
-                    n.cursor = next;
-                    self.dirty.insert(node);
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut enter = Some(root);
+        loop {
+            if let Some(node) = enter.take() {
+                // A missing node yields nothing, like an empty one.
+                if let Some(n) = self.nodes.get_mut(&node) {
+                    if n.leaf {
+                        if let Some(k) = n.heap.pop_first() {
+                            return Some((node, k));
+                        }
+                    } else if !n.children.is_empty() {
+                        let start = n.children.iter().position(|c| *c == n.cursor).unwrap_or(0);
+                        let count = n.children.len();
+                        stack.push(Frame {
+                            node,
+                            start,
+                            tried: 0,
+                            count,
+                        });
+                    }
                 }
-                (child, next)
+            }
+            let frame = stack.last_mut()?;
+            if frame.tried >= frame.count {
+                stack.pop();
+                continue;
+            }
+            let (node, i, count) = (
+                frame.node,
+                (frame.start + frame.tried) % frame.count,
+                frame.count,
+            );
+            frame.tried += 1;
+            let Some(n) = self.nodes.get_mut(&node) else {
+                stack.pop();
+                continue;
             };
-            let _ = next;
+            let (Some(&child), Some(&next)) = (n.children.get(i), n.children.get((i + 1) % count))
+            else {
+                stack.pop();
+                continue;
+            };
+            if n.cursor != next {
+                n.cursor = next;
+                self.dirty.insert(node);
+            }
             let is_blocked = self
                 .nodes
                 .get(&child)
                 .is_none_or(|c| blocked.blocked(&c.path));
-            if is_blocked {
-                continue;
-            }
-            if let Some(found) = self.visit(child, blocked) {
-                return Some(found);
+            if !is_blocked {
+                enter = Some(child);
             }
         }
-        None
     }
 
     /// Whether a visit would yield anything, without changing the tree.
@@ -281,19 +312,30 @@ impl RoundRobin {
         self.can_yield(ROOT, blocked)
     }
 
-    fn can_yield(&self, node: u32, blocked: &dyn Blocked) -> bool {
-        let Some(n) = self.nodes.get(&node) else {
-            return false;
-        };
-        if n.leaf {
-            return !n.heap.is_empty();
+    /// Depth-first over unblocked children for a non-empty leaf; iterative like [`RoundRobin::visit`].
+    fn can_yield(&self, root: u32, blocked: &dyn Blocked) -> bool {
+        let mut stack = vec![root];
+        while let Some(node) = stack.pop() {
+            let Some(n) = self.nodes.get(&node) else {
+                continue;
+            };
+            if n.leaf {
+                if !n.heap.is_empty() {
+                    return true;
+                }
+                continue;
+            }
+            for c in &n.children {
+                if self
+                    .nodes
+                    .get(c)
+                    .is_some_and(|child| !blocked.blocked(&child.path))
+                {
+                    stack.push(*c);
+                }
+            }
         }
-        n.children.iter().any(|c| {
-            self.nodes
-                .get(c)
-                .is_some_and(|child| !blocked.blocked(&child.path))
-                && self.can_yield(*c, blocked)
-        })
+        false
     }
 
     /// Empties the tree (purge): every node but the root is removed, the root's cursor reset.
@@ -410,6 +452,46 @@ mod tests {
             ("c4.p2.u2", &[15]),
         ]);
         assert_eq!(got, vec![1, 9, 10, 13, 4, 12, 15, 7, 11, 14, 3, 6, 8, 2, 5]);
+    }
+
+    /// Walks are iterative: a path far deeper than the API allows (the group limit keeps real ones under
+    /// 514 segments) is walked on a thread with a small stack. A recursive walk overflows it.
+    #[test]
+    fn deep_paths_do_not_recurse() {
+        let deep = vec!["s"; 4000].join(".");
+        let walked = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let mut t = RoundRobin::new(1);
+                t.insert(&Group::new(&deep), (Priority(1), MessageId(7)));
+                t.insert(&Group::new("shallow"), (Priority(1), MessageId(8)));
+                let ready = t.has_deliverable(&Never);
+                let got: Vec<u64> =
+                    std::iter::from_fn(|| t.select(&Never).map(|(_, (_, id))| id.0)).collect();
+                (ready, got, t.has_deliverable(&Never))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(walked, (true, vec![7, 8], false));
+    }
+
+    #[test]
+    fn blocked_subtrees_are_skipped_and_keep_their_messages() {
+        struct Only(&'static str);
+        impl Blocked for Only {
+            fn blocked(&self, path: &Group) -> bool {
+                path.as_str().starts_with(self.0)
+            }
+        }
+        let mut t = RoundRobin::new(1);
+        t.insert(&Group::new("a.x"), (Priority(1), MessageId(1)));
+        t.insert(&Group::new("b.y"), (Priority(1), MessageId(2)));
+        assert!(t.has_deliverable(&Only("a")));
+        assert_eq!(t.select(&Only("a")).map(|(_, (_, id))| id.0), Some(2));
+        assert!(!t.has_deliverable(&Only("a")));
+        assert_eq!(t.select(&Only("a")), None);
+        assert_eq!(t.select(&Never).map(|(_, (_, id))| id.0), Some(1));
     }
 
     #[test]

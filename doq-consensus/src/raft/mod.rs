@@ -6,7 +6,7 @@
 //! `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
 //! (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
-mod codec;
+pub(crate) mod codec;
 mod forwarder;
 mod gate;
 mod log_store;
@@ -20,11 +20,7 @@ mod tests;
 mod types;
 mod wire;
 
-use std::{
-    collections::BTreeSet,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use doq_api::{Clock, Command, Engine, Error, Reply, Result};
@@ -34,7 +30,7 @@ use openraft::{
     error::{ClientWriteError, RaftError},
     ChangeMembers, Config, Raft, ServerState, SnapshotPolicy,
 };
-use tokio::sync::watch;
+use tonic::service::interceptor::InterceptedService;
 use tracing::info;
 
 pub use service::ClusterService;
@@ -51,6 +47,7 @@ use self::{
 use crate::{
     applier::Applier,
     consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role},
+    secret::{CallCheck, ClusterSecret},
     view::{Shared, StateView},
 };
 
@@ -82,6 +79,9 @@ pub struct RaftOptions {
     /// and state-machine commits need no fsync of their own. Leave it off for a store that syncs each
     /// write itself, or for `storage.sync = never`.
     pub flush_log: bool,
+    /// Node-to-node TLS (`tls.*`): when set, calls to peers use `https://` with this configuration (the
+    /// CA peers' certificates must chain to). The server side is the listener's business.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Default for RaftOptions {
@@ -95,6 +95,7 @@ impl Default for RaftOptions {
             snapshot_threshold: 8192,
             secret: String::new(),
             flush_log: false,
+            tls: None,
         }
     }
 }
@@ -144,7 +145,7 @@ impl RaftNode {
     /// The node neither bootstraps nor joins by itself.
     pub async fn open(stores: Stores, clock: Arc<dyn Clock>, options: RaftOptions) -> Result<Self> {
         let (view, log, sm) = recover(stores, clock, options.flush_log).await?;
-        let peers = Arc::new(Peers::new(options.secret.clone()));
+        let peers = Arc::new(Peers::new(options.secret.clone(), options.tls.clone()));
         let config = Config {
             cluster_name: "doq".into(),
             heartbeat_interval: options.heartbeat_ms,
@@ -182,11 +183,17 @@ impl RaftNode {
         })
     }
 
-    /// The tonic service to serve on `raft.address`.
-    pub fn service(&self) -> ClusterServer<ClusterService> {
-        ClusterServer::new(ClusterService::new(self.inner.clone()))
+    /// The tonic service to serve on `raft.address`. With `cluster.secret` set, every call must carry a
+    /// token made with it for this node's address, checked before the message is decoded.
+    pub fn service(&self) -> InterceptedService<ClusterServer<ClusterService>, CallCheck> {
+        let check = CallCheck::new(
+            ClusterSecret::new(&self.inner.options.secret),
+            self.inner.options.advertise_addr.clone(),
+        );
+        let server = ClusterServer::new(ClusterService::new(self.inner.clone()))
             .max_decoding_message_size(network::MAX_MESSAGE)
-            .max_encoding_message_size(network::MAX_MESSAGE)
+            .max_encoding_message_size(network::MAX_MESSAGE);
+        InterceptedService::new(server, check)
     }
 
     /// Whether this node has no Raft state at all: never voted, no log, nothing applied (an empty data
@@ -312,13 +319,12 @@ pub(crate) async fn recover(
     .await
     .map_err(|e| Error::Internal(format!("recovery task: {e}")))??;
     let marker = Marker::decode(applied.as_ref())?;
-    let (changed, _) = watch::channel(0);
-    let shared = Arc::new(Shared {
-        engine: RwLock::new(engine),
-        store: stores.queues.clone(),
+    let shared = Arc::new(Shared::new(
+        engine,
+        stores.queues.clone(),
         clock,
-        changed,
-    });
+        applied.as_ref().map_or(0, |a| a.index),
+    ));
     let view = StateView {
         shared: shared.clone(),
     };

@@ -24,7 +24,7 @@ use openraft::{
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tonic::{
     metadata::{Ascii, MetadataValue},
-    transport::{Channel, Endpoint},
+    transport::{Channel, ClientTlsConfig, Endpoint},
 };
 
 use super::{
@@ -32,9 +32,8 @@ use super::{
     types::{DoqNode, TypeConfig},
     wire,
 };
+use crate::secret::{ClusterSecret, CALL_TOKEN_HEADER};
 
-/// The metadata key that carries `cluster.secret`.
-pub(crate) const SECRET_HEADER: &str = "x-doq-cluster-secret";
 /// Largest cluster message either way (a batch of entries, a snapshot chunk).
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 /// Bytes of entries one AppendEntries carries at most (beyond its first entry): well inside
@@ -87,7 +86,8 @@ pub(crate) struct Peer {
     target: u64,
     node: DoqNode,
     client: Option<ClusterClient<Channel>>,
-    secret: Option<MetadataValue<Ascii>>,
+    /// Makes each call's token; the secret itself is never sent (API.md §5).
+    secret: Option<ClusterSecret>,
 }
 
 /// Why a call to a peer failed before the peer answered.
@@ -98,9 +98,19 @@ struct CallError(String);
 impl Peer {
     /// A lazily connecting client of `node` (id `target`). An address that cannot be a URI gives a peer
     /// whose every call fails, so membership with a bad address cannot crash replication.
-    pub(crate) fn new(target: u64, node: &DoqNode, secret: &str) -> Self {
-        let client = Endpoint::from_shared(format!("http://{}", node.addr))
+    pub(crate) fn new(
+        target: u64,
+        node: &DoqNode,
+        secret: &str,
+        tls: Option<&ClientTlsConfig>,
+    ) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client = Endpoint::from_shared(format!("{scheme}://{}", node.addr))
             .ok()
+            .and_then(|e| match tls {
+                Some(tls) => e.tls_config(tls.clone()).ok(),
+                None => Some(e),
+            })
             .map(|e| {
                 e.connect_timeout(CONNECT_TIMEOUT)
                     .tcp_nodelay(true)
@@ -111,11 +121,7 @@ impl Peer {
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE)
             });
-        let secret = if secret.is_empty() {
-            None
-        } else {
-            secret.parse().ok()
-        };
+        let secret = ClusterSecret::new(secret);
         Self {
             target,
             node: node.clone(),
@@ -135,7 +141,12 @@ impl Peer {
         let mut req = tonic::Request::new(Frame { payload });
         req.set_timeout(ttl);
         if let Some(s) = &self.secret {
-            req.metadata_mut().insert(SECRET_HEADER, s.clone());
+            if let Ok(token) = s
+                .call_token(&self.node.addr)
+                .parse::<MetadataValue<Ascii>>()
+            {
+                req.metadata_mut().insert(CALL_TOKEN_HEADER, token);
+            }
         }
         let call = async {
             match rpc {
@@ -284,14 +295,16 @@ impl Status {
 #[derive(Debug)]
 pub(crate) struct Peers {
     secret: String,
+    tls: Option<ClientTlsConfig>,
     cache: Mutex<HashMap<u64, Peer>>,
 }
 
 impl Peers {
-    /// An empty cache whose peers present `secret`.
-    pub(crate) fn new(secret: String) -> Self {
+    /// An empty cache whose peers present `secret`, over TLS when `tls` is set.
+    pub(crate) fn new(secret: String, tls: Option<ClientTlsConfig>) -> Self {
         Self {
             secret,
+            tls,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -305,7 +318,7 @@ impl Peers {
                 return peer.clone();
             }
         }
-        let peer = Peer::new(id, node, &self.secret);
+        let peer = Peer::new(id, node, &self.secret, self.tls.as_ref());
         cache.insert(id, peer.clone());
         peer
     }

@@ -1,7 +1,7 @@
 //! The server half of cluster.proto: [`ClusterService`] hands Raft RPCs to openraft and answers forwarded
 //! writes, read indexes and membership changes as the leader. A forwarded request is never forwarded
 //! again: a node that is not the leader answers "unavailable" and the caller retries. When
-//! `cluster.secret` is set, a call without it is refused (`UNAUTHENTICATED`).
+//! `cluster.secret` is set, a call without a valid token is refused (`UNAUTHENTICATED`) before decoding.
 use std::sync::Arc;
 
 use doq_proto::cluster::{cluster_server::Cluster, Frame};
@@ -9,11 +9,7 @@ use openraft::raft::VoteRequest;
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::{Request, Response, Status};
 
-use super::{
-    codec,
-    network::{MembershipChange, SECRET_HEADER},
-    wire, Inner,
-};
+use super::{codec, network::MembershipChange, wire, Inner};
 
 /// Serves this node's side of the cluster protocol.
 #[derive(Clone, Debug)]
@@ -26,19 +22,10 @@ impl ClusterService {
         Self { inner }
     }
 
-    /// Checks the secret and returns the payload.
+    /// The payload. `cluster.secret` was checked before the message was decoded (`CallCheck`, the
+    /// interceptor `RaftNode::service` wraps this service in).
+    #[allow(clippy::unused_self, clippy::unnecessary_wraps)]
     fn open(&self, req: Request<Frame>) -> Result<Vec<u8>, Status> {
-        let secret = &self.inner.options.secret;
-        if !secret.is_empty() {
-            let presented = req
-                .metadata()
-                .get(SECRET_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
-                return Err(Status::unauthenticated("missing or wrong cluster secret"));
-            }
-        }
         Ok(req.into_inner().payload)
     }
 }
@@ -52,15 +39,6 @@ fn reply<T: Serialize>(value: &T) -> Result<Response<Frame>, Status> {
     serde_json::to_vec(value)
         .map(|payload| Response::new(Frame { payload }))
         .map_err(|e| Status::internal(format!("encode reply: {e}")))
-}
-
-/// Compares without an early exit, so timing does not reveal how much of the secret was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for (i, y) in b.iter().enumerate() {
-        diff |= a.get(i).copied().unwrap_or(0) ^ y;
-    }
-    diff == 0
 }
 
 #[tonic::async_trait]
@@ -119,18 +97,5 @@ impl Cluster for ClusterService {
         Ok(Response::new(Frame {
             payload: codec::encode_outcome(&outcome),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn secret_compare_needs_every_byte() {
-        assert!(constant_time_eq(b"s3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"s3creT", b"s3cret"));
-        assert!(!constant_time_eq(b"", b"s3cret"));
-        assert!(!constant_time_eq(b"s3cret!", b"s3cret"));
     }
 }

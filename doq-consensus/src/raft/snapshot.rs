@@ -47,7 +47,7 @@ fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) -> Result<()> {
 }
 
 /// Serializes everything `store` holds for the engine. The caller keeps the store still meanwhile (it
-/// holds the engine's read lock, which the applier needs to commit).
+/// holds the applier's mutex, under which the applier commits).
 pub(crate) fn build(store: &dyn QueueStore) -> Result<Vec<u8>> {
     let mut out = MAGIC.to_vec();
     let mut records: u64 = 0;

@@ -229,18 +229,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
         let applier = self.applier.clone();
-        // Under the engine's read lock the applier cannot commit, so the records and the marker read
-        // here are one consistent state.
+        // Holding the applier, nothing can commit (the applier commits outside the engine's lock), so
+        // the records and the marker read here are one consistent state.
         let (data, marker) = tokio::task::spawn_blocking(move || {
-            let shared = applier
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .shared()
-                .clone();
-            let _still = shared
-                .engine
-                .read()
-                .map_err(|_| Error::Internal("engine lock poisoned".into()))?;
+            let still = applier.lock().unwrap_or_else(PoisonError::into_inner);
+            let shared = still.shared().clone();
             let marker = Marker::decode(shared.store.applied().map_err(Error::from)?.as_ref())?;
             let data = snapshot::build(&*shared.store)?;
             Ok::<_, Error>((data, marker))

@@ -72,6 +72,7 @@ impl TestNode {
             apply_timeout: Duration::from_secs(5),
             snapshot_threshold: 20,
             secret: "s3cret".into(),
+            tls: None,
             // As the server runs a cluster: no per-write sync, the log flushed instead.
             flush_log: true,
         };
@@ -212,7 +213,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     }
     // A follower's linearizable read sees every acknowledged write.
     n1.node.read_barrier().await.unwrap();
-    assert_eq!(n1.node.view().stats(&queue(), 10).unwrap().total, 30);
+    assert_eq!(n1.node.view().stats(&queue(), 10).await.unwrap().total, 30);
     converge(&n0, &nodes).await;
     let Reply::Dequeued(got) = n1
         .node
@@ -300,6 +301,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
             addr: n0.addr.clone(),
         },
         "wrong",
+        None,
     );
     let refused = intruder
         .forward(&[enqueue(99)], Duration::from_secs(2))
@@ -328,7 +330,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
         n3.node.snapshot_index().is_some(),
         "the late joiner installed a snapshot"
     );
-    assert_eq!(n3.node.view().stats(&queue(), 10).unwrap().total, 59);
+    assert_eq!(n3.node.view().stats(&queue(), 10).await.unwrap().total, 59);
     n0.node.remove_node("n3").await.unwrap();
     n3.stop().await;
 
@@ -358,7 +360,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
         (&n2, [&n0, &n1])
     };
     converge(new_leader, &others).await;
-    assert_eq!(n0.node.view().stats(&queue(), 10).unwrap().total, 69);
+    assert_eq!(n0.node.view().stats(&queue(), 10).await.unwrap().total, 69);
     n0.stop().await;
     n1.stop().await;
     n2.stop().await;

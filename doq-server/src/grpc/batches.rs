@@ -150,7 +150,7 @@ pub(crate) async fn ack(
         .map_err(fail)?;
     svc.consensus.read_barrier().await.map_err(fail)?;
     // Only to answer an unknown queue as a whole; the value does not matter.
-    svc.consensus.view().ready_now(&queue).map_err(fail)?;
+    svc.consensus.view().ready_now(&queue).await.map_err(fail)?;
     let acks = items.into_iter().map(|(id, receipt)| {
         let cmd = Command::Ack {
             queue: queue.clone(),

@@ -4,8 +4,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use doq_api::{
-    Body, Delivery, Error, Group, MessageId, Metadata, NewMessage, Priority, QueueKind, QueueName,
-    QueueStats, Receipt, Strategy,
+    limits, Body, Delivery, Error, Group, MessageId, Metadata, NewMessage, Priority, QueueKind,
+    QueueName, QueueStats, Receipt, Strategy,
 };
 use doq_proto::queue::{
     queue_settings::Strategy as PbStrategy, DequeueResponse, EnqueueRequest, GetQueueResponse,
@@ -14,9 +14,6 @@ use doq_proto::queue::{
 use tonic::metadata::MetadataMap;
 
 use crate::http::HttpLimits;
-
-/// Longest `group`, in bytes (API.md §2.1).
-const MAX_GROUP_BYTES: usize = 1024;
 
 /// Shortest explicit `ack_timeout` over gRPC, in seconds: DOQ's gRPC check, unlike HTTP's 60 (API.md §7.2).
 const MIN_GRPC_ACK_TIMEOUT: u32 = 10;
@@ -118,20 +115,9 @@ pub(crate) fn new_message(
     metadata: HashMap<String, String>,
     limits: &HttpLimits,
 ) -> Result<NewMessage, Error> {
-    if group.len() > MAX_GROUP_BYTES {
-        return Err(Error::invalid(
-            format!("{at}group"),
-            format!("expected length <= {MAX_GROUP_BYTES}"),
-            "",
-        ));
-    }
-    if content.len() > limits.max_content_bytes {
-        return Err(Error::invalid(
-            format!("{at}content"),
-            format!("expected length <= {}", limits.max_content_bytes),
-            "",
-        ));
-    }
+    let invalid = |v: limits::Violation| Error::invalid(format!("{at}{}", v.field), v.message, "");
+    limits::check_group(group).map_err(invalid)?;
+    limits.message().check_content(&content).map_err(invalid)?;
     let metadata = metadata_at(at, metadata, limits)?;
     Ok(NewMessage {
         id: (id != 0).then_some(MessageId(id)),
@@ -155,29 +141,10 @@ fn metadata_at(
     map: HashMap<String, String>,
     limits: &HttpLimits,
 ) -> Result<Metadata, Error> {
-    if map.len() > limits.max_metadata_entries {
-        return Err(Error::invalid(
-            format!("{at}metadata"),
-            format!(
-                "expected object with at most {} properties",
-                limits.max_metadata_entries
-            ),
-            "",
-        ));
-    }
-    let bytes = map.iter().fold(0usize, |n, (k, v)| {
-        n.saturating_add(k.len()).saturating_add(v.len())
-    });
-    if bytes > limits.max_metadata_bytes {
-        return Err(Error::invalid(
-            format!("{at}metadata"),
-            format!(
-                "expected metadata of at most {} bytes",
-                limits.max_metadata_bytes
-            ),
-            "",
-        ));
-    }
+    limits
+        .message()
+        .check_metadata(map.iter())
+        .map_err(|v| Error::invalid(format!("{at}{}", v.field), v.message, ""))?;
     Ok(map.into_iter().collect())
 }
 

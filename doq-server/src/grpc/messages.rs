@@ -140,11 +140,11 @@ pub(crate) async fn get(svc: &DoqService, req: GetRequest) -> Result<GetResponse
     let queue = convert::queue_name("queueName", &req.queue_name).map_err(fail)?;
     let id = MessageId(req.id);
     svc.consensus.read_barrier().await.map_err(fail)?;
-    let view = svc.consensus.view();
-    // The body lives in the store: a blocking read.
-    let (message, body) = tokio::task::spawn_blocking(move || view.message(&queue, id))
+    let (message, body) = svc
+        .consensus
+        .view()
+        .message(&queue, id)
         .await
-        .map_err(|e| fail(Error::Internal(format!("read task failed: {e}"))))?
         .map_err(fail)?;
     Ok(GetResponse {
         success: true,

@@ -118,6 +118,7 @@ pub(crate) async fn get(
         .consensus
         .view()
         .stats(&name, svc.options.stats_window)
+        .await
         .map_err(fail)?;
     Ok(convert::queue_info(&stats))
 }
@@ -133,11 +134,11 @@ pub(crate) async fn list(
         t => Some(QueueKind::parse(t)),
     };
     svc.consensus.read_barrier().await.map_err(fail)?;
-    let view = svc.consensus.view();
-    let window = svc.options.stats_window;
-    let all = tokio::task::spawn_blocking(move || view.list(window))
+    let all = svc
+        .consensus
+        .view()
+        .list(svc.options.stats_window)
         .await
-        .map_err(|e| fail(Error::Internal(format!("list task failed: {e}"))))?
         .map_err(fail)?;
     let queues = all
         .iter()

@@ -83,7 +83,7 @@ pub(crate) async fn dequeue<T>(
     loop {
         // Mark the current version seen before checking, so a commit after the check wakes the wait.
         changes.borrow_and_update();
-        let ready = match view.ready_now(queue) {
+        let ready = match view.ready_now(queue).await {
             Ok(ready) => ready,
             Err(Error::QueueNotFound(_)) if missing == Missing::Wait || !confirmed => false,
             Err(e) => return Err(e),

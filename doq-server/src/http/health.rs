@@ -1,5 +1,7 @@
 //! Health probes (API.md §5): `/livez` and `/healthz` answer `OK` while HTTP is served; `/readyz` also needs
-//! a known leader and a small apply lag, and with `?leader=true` that this node leads.
+//! a working applier and store (no failed commit since the last good one, no engine waiting for a
+//! rebuild), running consensus, a known leader and a small apply lag, and with `?leader=true` that this
+//! node leads.
 use axum::{extract::State, http::StatusCode};
 use doq_consensus::Role;
 
@@ -23,8 +25,17 @@ pub(crate) async fn ready(
 ) -> Result<(StatusCode, String), ApiError> {
     let leader_only = query.bool("leader", false)?;
     let status = app.consensus.status();
-    let lag = status.commit_index.saturating_sub(status.last_applied);
-    let reason = if status.leader_id.is_none() {
+    // Entries this node holds in its log but has not applied yet. (openraft 0.9 publishes no commit
+    // index, so `commit_index` equals `last_applied` and their difference would always be 0.)
+    let lag = status
+        .last_log_index
+        .max(status.commit_index)
+        .saturating_sub(status.last_applied);
+    let reason = if let Some(why) = app.consensus.view().health_problem() {
+        Some(why)
+    } else if status.role == Role::Shutdown {
+        Some("consensus has stopped on this node".to_string())
+    } else if status.leader_id.is_none() {
         Some("no leader known".to_string())
     } else if lag > MAX_APPLY_LAG {
         Some(format!("apply lag {lag} exceeds {MAX_APPLY_LAG} entries"))

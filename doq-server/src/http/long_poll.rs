@@ -36,7 +36,7 @@ pub(crate) async fn dequeue(
     loop {
         // Mark the current version seen before checking, so a commit after the check wakes the wait below.
         changes.borrow_and_update();
-        let ready = view.ready_now(queue);
+        let ready = view.ready_now(queue).await;
         if !confirmed && !matches!(ready, Ok(true)) {
             state.consensus.read_barrier().await.map_err(fail)?;
             confirmed = true;

@@ -92,16 +92,11 @@ pub(crate) async fn get(
     let queue = path.queue()?;
     let id = path.id()?;
     app.read_barrier(Route::GetMessage).await?;
-    let view = app.consensus.view();
-    // The body lives in the store: a blocking read.
-    let (message, body) = tokio::task::spawn_blocking(move || view.message(&queue, id))
+    let (message, body) = app
+        .consensus
+        .view()
+        .message(&queue, id)
         .await
-        .map_err(|e| {
-            ApiError::new(
-                Route::GetMessage,
-                Error::Internal(format!("read task failed: {e}")),
-            )
-        })?
         .map_err(|e| ApiError::new(Route::GetMessage, e))?;
     Ok(Json(MessageReply {
         status: "GOT",

@@ -1,6 +1,6 @@
 //! Queue routes (API.md §3.2): create, list, info, update, delete, and the EXT purge.
 use axum::{extract::State, Json};
-use doq_api::{Command, Error, QueueKind, QueueSettings, Reply, SettingsUpdate};
+use doq_api::{Command, QueueKind, QueueSettings, Reply, SettingsUpdate};
 use serde_json::Value;
 
 use crate::{
@@ -65,16 +65,11 @@ pub(crate) async fn list(
         })?),
     };
     app.read_barrier(Route::ListQueues).await?;
-    let view = app.consensus.view();
-    let window = app.stats_window;
-    let all = tokio::task::spawn_blocking(move || view.list(window))
+    let all = app
+        .consensus
+        .view()
+        .list(app.stats_window)
         .await
-        .map_err(|e| {
-            ApiError::new(
-                Route::ListQueues,
-                Error::Internal(format!("list task failed: {e}")),
-            )
-        })?
         .map_err(|e| ApiError::new(Route::ListQueues, e))?;
     let queues = all
         .into_iter()
@@ -95,6 +90,7 @@ pub(crate) async fn info(
         .consensus
         .view()
         .stats(&name, app.stats_window)
+        .await
         .map_err(|e| ApiError::new(Route::QueueInfo, e))?;
     Ok(Json(QueueInfo::from(stats)))
 }

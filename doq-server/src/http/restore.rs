@@ -1,8 +1,9 @@
 //! `POST /db/restore[?mode=merge|replace]` (API.md §8.3): restore a portable backup through consensus.
 //!
 //! The upload (raw `application/octet-stream`, or DOQ's `multipart/form-data` field `file`) is spooled
-//! to a temporary file as it arrives: no size cap and no buffering in memory. The whole file is verified
-//! (magic, every CRC, record order, trailer) before anything is proposed; then its records go through
+//! to an unnamed file in the node directory as it arrives (never in memory, never in a RAM-backed
+//! `$TMPDIR`), capped by `limits.max_restore_bytes` when set. The whole file is verified (magic, every
+//! CRC, record order, trailer, and every record against the API's limits) before anything is proposed; then its records go through
 //! consensus as `StageImport` chunks of about 1 MiB into the staging area, and one `CommitImport` makes
 //! them live. Any failure after the first chunk proposes `AbortImport`, so the queues stay as they were.
 use std::{
@@ -16,7 +17,7 @@ use axum::{
     http::header,
     Json,
 };
-use doq_api::{Command, Error, ImportMode, Reply};
+use doq_api::{Command, Error, ImportMode, Limits, Reply};
 use doq_consensus::Consensus;
 use doq_storage::backup::restore::{self, CHUNK_BYTES};
 use futures::StreamExt;
@@ -62,10 +63,23 @@ pub(crate) async fn restore(
         return Err(ApiError::unsupported_media_type());
     }
     let invalid = |why: String| ApiError::new(Route::Restore, Error::BackupInvalid(why));
-    let spool = tempfile::tempfile().map_err(|e| {
+    let cap = app.max_restore_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if cap > 0 && declared.is_some_and(|n| n > cap) {
+        return Err(ApiError::body_too_large());
+    }
+    // An unnamed file in the node directory: it lives on the data disk and vanishes with the process.
+    let spool = tempfile::tempfile_in(&app.spool_dir).map_err(|e| {
         ApiError::new(
             Route::Restore,
-            Error::Internal(format!("create a spool file: {e}")),
+            Error::Unavailable(format!(
+                "cannot spool the upload in {}: {e}",
+                app.spool_dir.display()
+            )),
         )
     })?;
     // A blocking thread writes the spool; the bounded channel makes a slow disk slow the upload down.
@@ -81,9 +95,15 @@ pub(crate) async fn restore(
     });
     let mut body = req.into_body().into_data_stream();
     let mut upload = Ok(());
+    let mut received = 0u64;
     while let Some(chunk) = body.next().await {
         match chunk {
             Ok(chunk) => {
+                received = received.saturating_add(chunk.len() as u64);
+                if cap > 0 && received > cap {
+                    upload = Err(ApiError::body_too_large());
+                    break;
+                }
                 if tx.send(chunk).await.is_err() {
                     break; // the writer failed; its error is reported below
                 }
@@ -99,13 +119,21 @@ pub(crate) async fn restore(
         .await
         .map_err(|e| ApiError::new(Route::Restore, Error::Internal(e.to_string())))?;
     upload?;
-    written.map_err(|e| invalid(format!("spool the upload: {e}")))?;
+    // A full or failing disk is the node's trouble, not the file's: 503, try again later.
+    written.map_err(|e| {
+        ApiError::new(
+            Route::Restore,
+            Error::Unavailable(format!("cannot spool the upload: {e}")),
+        )
+    })?;
     let consensus = app.consensus.clone();
     let rt = Handle::current();
-    let reply = tokio::task::spawn_blocking(move || drive(&consensus, &rt, spool, boundary, mode))
-        .await
-        .map_err(|e| ApiError::new(Route::Restore, Error::Internal(e.to_string())))?
-        .map_err(|e| ApiError::new(Route::Restore, e))?;
+    let limits = app.limits.message();
+    let reply =
+        tokio::task::spawn_blocking(move || drive(&consensus, &rt, spool, boundary, mode, limits))
+            .await
+            .map_err(|e| ApiError::new(Route::Restore, Error::Internal(e.to_string())))?
+            .map_err(|e| ApiError::new(Route::Restore, e))?;
     match reply {
         Reply::Restored {
             queues,
@@ -128,6 +156,7 @@ fn drive(
     mut file: File,
     boundary: Option<String>,
     mode: ImportMode,
+    limits: Limits,
 ) -> Result<Reply, Error> {
     let io = |e: std::io::Error| Error::BackupInvalid(format!("read the upload: {e}"));
     let (start, end) = match boundary {
@@ -141,7 +170,7 @@ fn drive(
         f.seek(SeekFrom::Start(start)).map_err(io)?;
         Ok(BufReader::new(f.take(end - start)))
     };
-    let (header, records) = restore::verify(open()?)?;
+    let (header, records) = restore::verify(open()?, Some(limits))?;
     if mode == ImportMode::Replace && header.since > 0 {
         return Err(Error::BackupInvalid(
             "an incremental backup cannot be restored with mode=replace".into(),
@@ -156,7 +185,7 @@ fn drive(
         "restoring a backup"
     );
     let propose = |cmd: Command| rt.block_on(consensus.propose(cmd));
-    let staged = restore::chunks(open()?, CHUNK_BYTES, |items| {
+    let staged = restore::chunks(open()?, CHUNK_BYTES, Some(limits), |items| {
         propose(Command::StageImport {
             restore: restore_id,
             items,

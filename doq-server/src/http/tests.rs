@@ -3,6 +3,7 @@
 //! table in `errors.rs`, and the §2 conventions (paths, headers, bodies, 404/405/413/415/422) in `conventions.rs`.
 mod conventions;
 mod errors;
+mod health;
 mod vectors;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ const START_MS: u64 = 1_700_000_000_000;
 struct Harness {
     app: Router,
     clock: ManualClock,
+    /// Where restore uploads are spooled; removed with the harness.
+    _spool: tempfile::TempDir,
 }
 
 /// An answer: status, headers and the body (JSON, a JSON string for text, `Null` when empty).
@@ -91,20 +94,31 @@ impl Harness {
     }
 
     fn with_limits(limits: HttpLimits) -> Self {
+        Self::with_store(
+            limits,
+            Arc::new(MemoryStore::new()),
+            SingleOptions::default(),
+        )
+    }
+
+    /// A node over `store` (a `FaultyStore` in fault tests).
+    fn with_store(limits: HttpLimits, store: Arc<dyn QueueStore>, options: SingleOptions) -> Self {
         let clock = ManualClock::new(Timestamp(START_MS));
-        let store: Arc<dyn QueueStore> = Arc::new(MemoryStore::new());
-        let node = SingleNode::open(store, Arc::new(clock.clone()), SingleOptions::default())
-            .expect("open node");
+        let node = SingleNode::open(store, Arc::new(clock.clone()), options).expect("open node");
+        let spool = tempfile::tempdir().expect("spool dir");
         let state = AppState {
             consensus: Arc::new(node),
             limits,
             default_ack_timeout: 1800,
             stats_window: 10,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            spool_dir: spool.path().to_path_buf(),
+            max_restore_bytes: 0,
         };
         Self {
             app: router(state),
             clock,
+            _spool: spool,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use doq_api::{
-    Group, MessageId, Metadata, Priority, QueueKind, QueueName, Strategy, MAX_NAME_BYTES,
+    limits, Group, MessageId, Metadata, Priority, QueueKind, QueueName, Strategy, MAX_NAME_BYTES,
 };
 use doq_consensus::NodeInfo;
 use serde_json::{Map, Value};
@@ -13,9 +13,6 @@ use crate::{
     errors::{ApiError, Violation},
     http::{params::parse_wait, HttpLimits},
 };
-
-/// Longest `group`, in bytes (API.md §2.1).
-const MAX_GROUP_BYTES: usize = 1024;
 
 /// Queue settings as a create or update request spelled them; `None` is absent (create echoes them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -221,20 +218,8 @@ impl Checker {
                 None => self.push(at(&location, key), "expected string", Some(value)),
             }
         }
-        if map.len() > limits.max_metadata_entries {
-            let message = format!(
-                "expected object with at most {} properties",
-                limits.max_metadata_entries
-            );
-            self.push(location, message, None);
-            return None;
-        }
-        if bytes > limits.max_metadata_bytes {
-            let message = format!(
-                "expected metadata of at most {} bytes",
-                limits.max_metadata_bytes
-            );
-            self.push(location, message, None);
+        if let Err(v) = limits.message().check_metadata_size(map.len(), bytes) {
+            self.push(location, v.message, None);
             return None;
         }
         Some(out)
@@ -295,28 +280,25 @@ impl Checker {
             },
         };
         let group = match self.string(obj, loc, "group") {
-            Some(g) if g.len() > MAX_GROUP_BYTES => {
-                self.push(
-                    at(loc, "group"),
-                    format!("expected length <= {MAX_GROUP_BYTES}"),
-                    obj.get("group"),
-                );
-                None
-            }
-            Some(g) => Some(Group::new(g)),
+            Some(g) => match limits::check_group(g) {
+                Ok(()) => Some(Group::new(g)),
+                Err(v) => {
+                    self.push(at(loc, "group"), v.message, obj.get("group"));
+                    None
+                }
+            },
             None => Some(Group::new("default")),
         };
         let priority = self.required_priority(obj, loc);
         let content = match self.string(obj, loc, "content") {
-            Some(c) if c.len() > limits.max_content_bytes => {
-                self.push(
-                    at(loc, "content"),
-                    format!("expected length <= {}", limits.max_content_bytes),
-                    None,
-                );
-                None
-            }
-            other => other,
+            Some(c) => match limits.message().check_content(c) {
+                Ok(()) => Some(c),
+                Err(v) => {
+                    self.push(at(loc, "content"), v.message, None);
+                    None
+                }
+            },
+            None => None,
         };
         let metadata = self.metadata(obj, loc, limits);
         Some(MessageInput {

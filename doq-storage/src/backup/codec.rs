@@ -5,7 +5,7 @@
 //! record order, and the trailer's count and checksum, with nothing accepted after the trailer.
 use std::io::{self, Read, Write};
 
-use doq_api::ImportItem;
+use doq_api::{ImportItem, Limits};
 use prost::Message;
 
 use super::format::{self, Header, Kind, Record, Trailer, FORMAT_VERSION};
@@ -134,9 +134,18 @@ pub struct Reader<R: Read> {
     bytes: u64,
     phase: Phase,
     done: bool,
+    /// The API's message limits every record must meet (API.md §8.3); `None` checks only the fixed ones.
+    limits: Option<Limits>,
 }
 
 impl<R: Read> Reader<R> {
+    /// Also refuses any record that breaks `limits` (a restore passes the node's `limits.*`).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
     /// Reads the magic and the header; refuses any other format version.
     pub fn open(mut input: R) -> Result<Self, BackupError> {
         let mut magic = [0u8; 8];
@@ -154,6 +163,7 @@ impl<R: Read> Reader<R> {
             bytes: 8,
             phase: Phase::QueueTombstones,
             done: false,
+            limits: None,
         };
         match r.frame()?.kind {
             Some(Kind::Header(h)) => {
@@ -232,7 +242,13 @@ impl<R: Read> Reader<R> {
         }
         self.phase = phase;
         self.records = n;
-        format::to_item(kind).map(Some).map_err(bad)
+        let item = format::to_item(kind).map_err(bad)?;
+        if let Some(limits) = &self.limits {
+            limits
+                .check_item(&item)
+                .map_err(|v| bad(format!("a message the API would refuse ({v})")))?;
+        }
+        Ok(Some(item))
     }
 
     fn frame(&mut self) -> Result<Record, BackupError> {

@@ -242,8 +242,12 @@ pub fn to_item(kind: Kind) -> Result<ImportItem, String> {
         }
         Kind::Message(m) => Ok(ImportItem::Message {
             queue: name(&m.queue)?,
+            group: {
+                // Fixed, whatever the node's limits: a longer group costs every replica a deep tree.
+                doq_api::limits::check_group(&m.group).map_err(|v| format!("bad message {v}"))?;
+                Group::new(&m.group)
+            },
             id: MessageId(m.id),
-            group: Group::new(&m.group),
             priority: Priority(m.priority),
             body: Body {
                 content: m.content,

@@ -2,7 +2,7 @@
 //! reads it again as chunks of import items of about `max_bytes` each (a larger record travels alone).
 use std::io::Read;
 
-use doq_api::{ImportHeader, ImportItem};
+use doq_api::{ImportHeader, ImportItem, Limits};
 
 use super::{
     codec::{BackupError, Reader},
@@ -12,10 +12,10 @@ use super::{
 /// Bytes per `StageImport` chunk (API.md §8.3).
 pub const CHUNK_BYTES: usize = 1024 * 1024;
 
-/// Reads and verifies a whole stream (magic, every CRC, order, trailer); returns its header and record
-/// count.
-pub fn verify<R: Read>(input: R) -> Result<(Header, u64), BackupError> {
-    let mut r = Reader::open(input)?;
+/// Reads and verifies a whole stream (magic, every CRC, order, trailer, and with `limits` every message
+/// against the API's limits); returns its header and record count.
+pub fn verify<R: Read>(input: R, limits: Option<Limits>) -> Result<(Header, u64), BackupError> {
+    let mut r = open(input, limits)?;
     while r.next_item()?.is_some() {}
     Ok((r.header().clone(), r.records()))
 }
@@ -26,9 +26,10 @@ pub fn verify<R: Read>(input: R) -> Result<(Header, u64), BackupError> {
 pub fn chunks<R: Read, E: From<BackupError>>(
     input: R,
     max_bytes: usize,
+    limits: Option<Limits>,
     mut f: impl FnMut(Vec<ImportItem>) -> Result<(), E>,
 ) -> Result<Header, E> {
-    let mut r = Reader::open(input)?;
+    let mut r = open(input, limits)?;
     let mut chunk = Vec::new();
     let mut size = 0;
     let mut sent = false;
@@ -46,6 +47,14 @@ pub fn chunks<R: Read, E: From<BackupError>>(
         f(chunk)?;
     }
     Ok(r.header().clone())
+}
+
+fn open<R: Read>(input: R, limits: Option<Limits>) -> Result<Reader<R>, BackupError> {
+    let r = Reader::open(input)?;
+    Ok(match limits {
+        Some(l) => r.with_limits(l),
+        None => r,
+    })
 }
 
 /// The header facts a commit needs.

@@ -78,7 +78,7 @@ impl Node {
     /// Stages `bytes` in small chunks and commits; aborts on any failure, like the HTTP driver.
     fn restore(&mut self, bytes: &[u8], mode: ImportMode) -> doq_api::Result<Reply> {
         let restore = 77;
-        let result = chunks(bytes, 200, |items| {
+        let result = chunks(bytes, 200, None, |items| {
             self.apply(Command::StageImport { restore, items })
                 .map(drop)
         })
@@ -216,7 +216,7 @@ fn source() -> Node {
 fn full_backup_round_trips_and_rebuilds() {
     let src = source();
     let bytes = src.backup(0);
-    let (header, records) = verify(bytes.as_slice()).unwrap();
+    let (header, records) = verify(bytes.as_slice(), None).unwrap();
     assert_eq!((header.since, header.last_version), (0, src.index));
     assert_eq!(records, 2 + 11 + 4);
     let mut dst = Node::new();
@@ -305,13 +305,13 @@ fn reader_refuses_order_version_and_trailing_bytes() {
     }))
     .unwrap();
     let bytes = w.finish().unwrap();
-    let err = verify(bytes.as_slice()).unwrap_err();
+    let err = verify(bytes.as_slice(), None).unwrap_err();
     assert!(err.to_string().contains("out of order"), "{err}");
 
     let good = Writer::new(Vec::new(), header).unwrap().finish().unwrap();
     let mut extra = good.clone();
     extra.push(0);
-    assert!(verify(extra.as_slice())
+    assert!(verify(extra.as_slice(), None)
         .unwrap_err()
         .to_string()
         .contains("after the trailer"));
@@ -367,7 +367,7 @@ proptest! {
             1 => bad.truncate(pos % bad.len()),
             _ => bad.extend_from_slice(&[flip; 3]),
         }
-        prop_assert!(verify(bad.as_slice()).is_err());
+        prop_assert!(verify(bad.as_slice(), None).is_err());
         let mut dst = source();
         let before = dst.contents();
         prop_assert!(dst.restore(&bad, ImportMode::Replace).is_err());
@@ -381,8 +381,8 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         let mut input = super::MAGIC.to_vec();
         input.extend_from_slice(&bytes);
-        let _ = verify(input.as_slice());
-        let _ = verify(bytes.as_slice());
+        let _ = verify(input.as_slice(), None);
+        let _ = verify(bytes.as_slice(), None);
     }
 }
 

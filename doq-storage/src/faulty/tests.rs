@@ -120,6 +120,25 @@ fn commits_are_delayed_and_heal_clears_every_fault() {
     assert_eq!(ids(&store), vec![1, 2]);
 }
 
+#[test]
+fn held_commits_wait_until_released() {
+    let store = std::sync::Arc::new(FaultyStore::new(MemoryStore::new()));
+    store.hold_commits(true).unwrap();
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || store.commit(put(1, 1)))
+    };
+    while store.commits() == 0 {
+        std::thread::yield_now();
+    }
+    // Counted, but nothing written while held.
+    assert_eq!(ids(&*store), Vec::<u64>::new());
+    assert!(!writer.is_finished());
+    store.hold_commits(false).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(ids(&*store), vec![1]);
+}
+
 fn stamped(now: u64, command: Command) -> Stamped {
     Stamped {
         now: Timestamp(now),

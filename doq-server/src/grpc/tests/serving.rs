@@ -203,7 +203,8 @@ async fn the_node_serves_grpc_on_its_own_listener_and_stops_cleanly() {
     let info = node
         .consensus
         .view()
-        .stats(&doq_api::QueueName::new("q").unwrap(), 10);
+        .stats(&doq_api::QueueName::new("q").unwrap(), 10)
+        .await;
     assert!(info.is_ok(), "gRPC and HTTP share one consensus");
     soon("the node to stop", node.stop()).await.unwrap();
 }
