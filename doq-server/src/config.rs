@@ -287,10 +287,7 @@ impl Default for RaftConfig {
             advertise_address: String::new(),
             apply_timeout: 5,
             heartbeat_interval_ms: 200,
-            // openraft 0.9 waits out a leader lease (the longest timeout, 2t) and then an election
-            // timeout in [t, 2t) before a follower stands: 3t to 4t after the last heartbeat. With
-            // t = 500 that is 1.5 s to 2 s, still 7 missed heartbeats (200 ms) on a loaded machine.
-            election_timeout_ms: 500,
+            election_timeout_ms: 1000,
             snapshot_threshold: 8192,
         }
     }

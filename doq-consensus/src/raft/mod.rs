@@ -90,7 +90,7 @@ impl Default for RaftOptions {
             node_id: "node-0".into(),
             advertise_addr: "127.0.0.1:9000".into(),
             heartbeat_ms: 200,
-            election_timeout_ms: 500,
+            election_timeout_ms: 1000,
             apply_timeout: Duration::from_secs(5),
             snapshot_threshold: 8192,
             secret: String::new(),
