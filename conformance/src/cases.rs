@@ -1,5 +1,5 @@
 //! The semantic cases: plain `pub async fn case(h: &Harness)` functions, one file per topic. Each
-//! case uses its own queue names, asserts exact wire behaviour (API.md §3, §4, §6, §13) through
+//! case uses its own queue names, asserts exact wire behaviour (docs/http.md §3, §4, §6, §13) through
 //! [`crate::check`], and moves time only with [`Harness::advance`](crate::Harness::advance).
 //! Capabilities come from [`Harness::caps`](crate::Harness::caps), never from the backend's name.
 mod backup;

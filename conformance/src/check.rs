@@ -45,7 +45,7 @@ pub fn reason(status: u16) -> &'static str {
         .unwrap_or("")
 }
 
-/// The exact problem body of a runtime error (API.md §2 and §6).
+/// The exact problem body of a runtime error (docs/http.md §2 and §6).
 pub fn problem(status: u16, detail: &str, message: &str, code: &str) -> Value {
     json!({
         "title": reason(status),
@@ -56,7 +56,7 @@ pub fn problem(status: u16, detail: &str, message: &str, code: &str) -> Value {
     })
 }
 
-/// What a rejected request must get (API.md §2 and §6), comparable without panicking so a table
+/// What a rejected request must get (docs/http.md §2 and §6), comparable without panicking so a table
 /// of bad requests can report every mismatch at once.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Rejection {
@@ -183,7 +183,7 @@ impl Rejection {
     }
 }
 
-/// The reply is the runtime error of API.md §6: `status`, `detail`, one `errors[]` item with exactly
+/// The reply is the runtime error of docs/errors.md §6: `status`, `detail`, one `errors[]` item with exactly
 /// `message`, and `code`, and nothing else.
 #[track_caller]
 pub fn check_problem(got: &Reply, status: u16, detail: &str, message: &str, code: &str) {
@@ -208,7 +208,7 @@ pub fn check_invalid(got: &Reply, location: &str, message: Option<&str>) {
     rejection.check(got);
 }
 
-/// The reply is the empty-queue 400 of a dequeue on `queue` (API.md §6, §13 vector 4).
+/// The reply is the empty-queue 400 of a dequeue on `queue` (docs/errors.md §6, §13 vector 4).
 #[track_caller]
 pub fn check_empty(got: &Reply, queue: &str) {
     check_problem(
@@ -258,7 +258,7 @@ pub fn u64_field(v: &Value, key: &str) -> u64 {
     }
 }
 
-/// `v[key]` as a message id: a decimal string of a non-zero u64 (API.md §1.2).
+/// `v[key]` as a message id: a decimal string of a non-zero u64 (docs/semantics.md §1.2).
 #[track_caller]
 pub fn id_field(v: &Value, key: &str) -> String {
     let id = str_field(v, key);

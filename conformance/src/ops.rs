@@ -1,5 +1,5 @@
 //! Routes and the everyday operations cases build on. Each operation asserts its own success with
-//! the exact response shape of API.md §3, so a case only spells out what it is about.
+//! the exact response shape of docs/http.md §3, so a case only spells out what it is about.
 use serde_json::{json, Value};
 
 use crate::{
@@ -48,7 +48,7 @@ pub async fn create_delayed(c: &Client, name: &str, settings: Value) -> Value {
 }
 
 /// Enqueues `body`; asserts 200 with exactly `{"status":"ENQUEUED","id","group","priority","content",
-/// "metadata"?}` where `group` is `stored_group` (API.md §3.3), and returns the id.
+/// "metadata"?}` where `group` is `stored_group` (docs/http.md §3.3), and returns the id.
 pub async fn enqueue(c: &Client, q: &str, body: Value, stored_group: &str) -> String {
     let got = c.post(&messages(q), &body).await;
     let answer = check_status(&got, 200);

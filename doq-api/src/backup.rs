@@ -1,4 +1,4 @@
-//! The vocabulary of backups and restores (API.md §8): what a restore stages ([`ImportItem`]), the header
+//! The vocabulary of backups and restores (docs/backup.md §8): what a restore stages ([`ImportItem`]), the header
 //! facts a commit checks ([`ImportHeader`]), the restore watermark, deletions kept for incrementals
 //! ([`Tombstone`]) and the replicated restore state ([`BackupState`]).
 use crate::{
@@ -12,7 +12,7 @@ use crate::{
 /// A restore's id, drawn by the node that receives the upload; one restore is staged at a time.
 pub type RestoreId = u64;
 
-/// One record of a backup, as a restore stages it (API.md §8.2). Records upsert, tombstones delete.
+/// One record of a backup, as a restore stages it (docs/backup.md §8.2). Records upsert, tombstones delete.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImportItem {
     /// The queue was deleted (`QueueTombstone`).
@@ -56,7 +56,7 @@ pub enum ImportItem {
     },
 }
 
-/// How a commit applies the staged records (API.md §8.3).
+/// How a commit applies the staged records (docs/backup.md §8.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImportMode {
     /// Over the current state.
@@ -78,7 +78,7 @@ pub struct ImportHeader {
     pub id_watermark: u64,
 }
 
-/// The last backup restored: an incremental must continue it (API.md §8.3).
+/// The last backup restored: an incremental must continue it (docs/backup.md §8.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestoreMark {
     /// The source deployment's cluster id.

@@ -149,7 +149,7 @@ pub enum Command {
         /// How many, 1..=1000.
         count: u16,
     },
-    /// Stages one chunk of a restore (API.md §8.3); queues are untouched until `CommitImport`.
+    /// Stages one chunk of a restore (docs/backup.md §8.3); queues are untouched until `CommitImport`.
     StageImport {
         /// The restore the chunk belongs to.
         restore: RestoreId,

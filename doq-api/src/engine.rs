@@ -65,7 +65,7 @@ pub struct MessageView {
     pub state: MessageState,
 }
 
-/// Queue info and stats (API.md §3.2).
+/// Queue info and stats (docs/http.md §3.2).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueStats {
     /// The queue's name.
@@ -102,7 +102,7 @@ pub struct Engine {
     /// Every live lease, earliest deadline first: expiry is a walk from the front at each apply.
     leases: BTreeSet<(Timestamp, QueueId, MessageId)>,
     counters: Counters,
-    /// The restore watermark and the restore being staged (API.md §8.3).
+    /// The restore watermark and the restore being staged (docs/backup.md §8.3).
     backup: BackupState,
 }
 
@@ -364,7 +364,7 @@ impl Engine {
             .ok_or_else(|| Error::QueueNotFound(name.to_string()))
     }
 
-    /// Moves every lease whose deadline is `<= now` back into its queue's ready index (API.md §1.5).
+    /// Moves every lease whose deadline is `<= now` back into its queue's ready index (docs/semantics.md §1.5).
     fn expire_leases(&mut self, now: Timestamp, m: &mut dyn Mutations) {
         while let Some(&(deadline, qid, id)) = self.leases.first() {
             if deadline > now {
@@ -510,7 +510,7 @@ impl Engine {
         Ok(Reply::QueueUpdated)
     }
 
-    /// Records a deletion for incremental backups (API.md §8.1).
+    /// Records a deletion for incremental backups (docs/backup.md §8.1).
     fn tombstone(
         m: &mut dyn Mutations,
         version: LogIndex,
@@ -682,7 +682,7 @@ impl Engine {
         prng: &mut Prng,
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
-        // A dead-letter queue that no longer exists means messages are delivered normally (API.md §4.5).
+        // A dead-letter queue that no longer exists means messages are delivered normally (docs/semantics.md §4.5).
         let target = self
             .queues
             .get(name)
@@ -765,7 +765,7 @@ impl Engine {
         Ok(Reply::Dequeued(out))
     }
 
-    /// Enqueues moved messages into the dead-letter queue `target` with `x-doq-*` metadata (API.md §4.5).
+    /// Enqueues moved messages into the dead-letter queue `target` with `x-doq-*` metadata (docs/semantics.md §4.5).
     fn dead_letter(
         &mut self,
         index: LogIndex,
@@ -807,7 +807,7 @@ impl Engine {
         t.flush_tree(m);
     }
 
-    /// Finds a message with a live lease, checking the receipt (API.md §3.4).
+    /// Finds a message with a live lease, checking the receipt (docs/http.md §3.4).
     fn leased<'a>(
         q: &'a mut QueueState,
         name: &QueueName,

@@ -60,7 +60,7 @@ pub enum Error {
     /// No leader, lost quorum or timed out: the outcome may be unknown, retry.
     #[error("{0}")]
     Unavailable(String),
-    /// A restore's input is malformed, corrupt, unsupported or breaks the chain rules (API.md §8.3).
+    /// A restore's input is malformed, corrupt, unsupported or breaks the chain rules (docs/backup.md §8.3).
     #[error("{0}")]
     BackupInvalid(String),
     /// Another restore is staged.
@@ -142,7 +142,7 @@ impl Error {
         }
     }
 
-    /// The stable snake_case code of API.md §6.
+    /// The stable snake_case code of docs/errors.md §6.
     pub fn code(&self) -> &'static str {
         match self {
             Self::QueueNotFound(_) => "queue_not_found",

@@ -1,12 +1,12 @@
-//! The input limits of API.md §2.1, in one place for every entry point: HTTP bodies, gRPC messages and
-//! backup records (API.md §8.3) all check messages and names with these functions, so a record a restore
+//! The input limits of docs/http.md §2.1, in one place for every entry point: HTTP bodies, gRPC messages and
+//! backup records (docs/backup.md §8.3) all check messages and names with these functions, so a record a restore
 //! accepts is one an enqueue or create-queue request could have produced.
 //!
 //! Queue names are checked by [`QueueName::new`]. Priorities are any `i64` on gRPC (DOQ), so only HTTP
 //! narrows them ([`check_http_priority`]); a backup may hold any.
 use crate::{backup::ImportItem, message::Metadata, name::QueueName};
 
-/// Longest `group`, in bytes (API.md §2.1; fixed). It also bounds a round-robin path to 513 segments.
+/// Longest `group`, in bytes (docs/http.md §2.1; fixed). It also bounds a round-robin path to 513 segments.
 pub const MAX_GROUP_BYTES: usize = 1024;
 
 /// The configurable message limits (`limits.max_content_bytes`, `limits.max_metadata_entries`,
@@ -130,7 +130,7 @@ impl Limits {
         self.check_metadata(metadata.iter())
     }
 
-    /// Whether a backup record is one the API could have produced (API.md §8.3). Names were checked
+    /// Whether a backup record is one the API could have produced (docs/backup.md §8.3). Names were checked
     /// when the record was read ([`QueueName`] cannot hold a bad one).
     pub fn check_item(&self, item: &ImportItem) -> Result<(), Violation> {
         match item {

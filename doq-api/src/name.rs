@@ -3,7 +3,7 @@ use std::{fmt, sync::Arc};
 
 use crate::error::{Error, Result};
 
-/// Longest queue name, in bytes of UTF-8 (API.md §2.1).
+/// Longest queue name, in bytes of UTF-8 (docs/http.md §2.1).
 pub const MAX_NAME_BYTES: usize = 1024;
 
 /// A queue name: 1–1024 bytes of UTF-8, no control characters, no `/`, not `.` or `..`.

@@ -45,9 +45,9 @@ impl fmt::Display for QueueKind {
 /// How a fair queue picks the next group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Strategy {
-    /// Hierarchical, deterministic rotation (API.md §4.2).
+    /// Hierarchical, deterministic rotation (docs/semantics.md §4.2).
     RoundRobin,
-    /// A seeded random pick weighted by free `max_unacked` slots (API.md §4.3).
+    /// A seeded random pick weighted by free `max_unacked` slots (docs/semantics.md §4.3).
     Weighted,
 }
 

@@ -13,7 +13,7 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    /// The wire form: `base64url_nopad(u64be id ‖ u64be lease)` (API.md §3.4).
+    /// The wire form: `base64url_nopad(u64be id ‖ u64be lease)` (docs/http.md §3.4).
     pub fn encode(self) -> String {
         let mut raw = [0u8; 16];
         raw[..8].copy_from_slice(&self.id.0.to_be_bytes());

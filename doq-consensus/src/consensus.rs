@@ -52,7 +52,7 @@ pub struct NodeInfo {
     pub addr: String,
 }
 
-/// The serving node's own view of the cluster (API.md §5, `/cluster/status`).
+/// The serving node's own view of the cluster (docs/cluster.md §5, `/cluster/status`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterStatus {
     /// This node's id.

@@ -1,4 +1,4 @@
-//! [`Health`]: what the applier knows about its own state, for `/readyz` (API.md §5). A node whose
+//! [`Health`]: what the applier knows about its own state, for `/readyz` (docs/cluster.md §5). A node whose
 //! last commit failed, or whose engine could not be rebuilt after one, must not report ready.
 use std::sync::Mutex;
 

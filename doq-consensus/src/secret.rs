@@ -1,4 +1,4 @@
-//! `cluster.secret` as a key, never as a password on the wire (API.md §5): node-to-node calls carry a
+//! `cluster.secret` as a key, never as a password on the wire (docs/cluster.md §5): node-to-node calls carry a
 //! short-lived HMAC token bound to the receiving node's address, and a join or leave sent over HTTP
 //! proves the secret with an HMAC over a nonce the receiving member issued and over the request body.
 //! Whoever receives a token or a proof (a wrong address, a rogue member) learns nothing it can reuse

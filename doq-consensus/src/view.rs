@@ -431,7 +431,7 @@ impl StateView {
         }
     }
 
-    /// A page of `queue`'s messages with their bodies (API.md §3.5 peek): up to `limit` with ids after
+    /// A page of `queue`'s messages with their bodies (docs/http.md §3.5 peek): up to `limit` with ids after
     /// `after` whose state passes `filter`, by id, and whether more follow. Like `message`, the index is
     /// read once durable, the bodies on a blocking thread, and the answer waits again for what the store
     /// showed. A message deleted between the two reads is left out of the page.

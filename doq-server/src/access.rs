@@ -1,4 +1,4 @@
-//! Who may call what over HTTP (API.md §2): the bearer token on `/API/…` and `/db/…`, and the admin
+//! Who may call what over HTTP (docs/http.md §2): the bearer token on `/API/…` and `/db/…`, and the admin
 //! operations (join, leave, `/db/backup`, `/db/restore`), which change or reveal everything.
 //!
 //! - With `auth.token` set, every protected route needs it (401 otherwise).
@@ -69,7 +69,7 @@ enum Kind {
 
 fn kind(path: &str) -> Kind {
     let lower = path.to_ascii_lowercase();
-    // The router ignores one trailing slash (API.md §2), so the rules do too.
+    // The router ignores one trailing slash (docs/http.md §2), so the rules do too.
     let p = lower.strip_suffix('/').unwrap_or(&lower);
     match p {
         "/api/v1/cluster/join" | "/api/v1/cluster/leave" => Kind::Membership,
@@ -90,7 +90,7 @@ impl Access {
         }
     }
 
-    /// The startup log line that says how admin operations are protected (API.md §2).
+    /// The startup log line that says how admin operations are protected (docs/http.md §2).
     pub fn describe(&self) -> &'static str {
         match (self.token.is_empty(), self.secret.is_some()) {
             (false, _) => "admin operations (join, leave, /db/backup, /db/restore) need auth.token",
@@ -183,7 +183,7 @@ fn is_loopback(peer: &SocketAddr) -> bool {
     }
 }
 
-/// 401 with `WWW-Authenticate` (API.md §2, §6).
+/// 401 with `WWW-Authenticate` (docs/http.md §2, §6).
 fn unauthorized() -> Response {
     let body = serde_json::json!({
         "title": "Unauthorized", "status": 401, "detail": "Authentication required",

@@ -1,5 +1,5 @@
 //! `doq backup` (a client of `/db/backup`) and `doq restore` (offline, into a stopped node's directory):
-//! API.md §8.4.
+//! docs/backup.md §8.4.
 use std::{
     fs,
     io::{self, BufReader, Write},
@@ -162,7 +162,7 @@ pub(crate) fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()>
     result
 }
 
-/// Verifies every file completely and checks the chain rules from the headers (API.md §8.3).
+/// Verifies every file completely and checks the chain rules from the headers (docs/backup.md §8.3).
 /// Every record must meet the API's limits (`limits.*`), as an online restore requires.
 fn check_chain(files: &[&PathBuf], limits: doq_api::Limits) -> anyhow::Result<Vec<Header>> {
     let mut headers: Vec<Header> = Vec::new();

@@ -58,7 +58,7 @@ enum Sub {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
         settings: Vec<String>,
     },
-    /// Stream a backup from a running node into a file (API.md §8.4).
+    /// Stream a backup from a running node into a file (docs/backup.md §8.4).
     Backup {
         /// `http://host:port` of any node.
         #[arg(long)]
@@ -79,7 +79,7 @@ enum Sub {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
         settings: Vec<String>,
     },
-    /// Restore a full backup and incrementals into a stopped node's empty directory (API.md §8.4).
+    /// Restore a full backup and incrementals into a stopped node's empty directory (docs/backup.md §8.4).
     Restore {
         /// The full backup.
         #[arg(short = 'f', long = "full")]

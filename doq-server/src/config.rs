@@ -1,4 +1,4 @@
-//! Configuration: DOQ's keys plus doq's extensions (API.md §10), merged with figment from built-in
+//! Configuration: DOQ's keys plus doq's extensions (docs/config.md §10), merged with figment from built-in
 //! defaults < the `--config` file < `DOQ_<SECTION>__<KEY>` variables < `--section.key value` flags.
 use std::{
     collections::BTreeMap,
@@ -46,7 +46,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Queue defaults.
     pub queue: QueueConfig,
-    /// Request limits (API.md §2.1).
+    /// Request limits (docs/http.md §2.1).
     pub limits: LimitsConfig,
     /// Bearer-token authentication.
     pub auth: AuthConfig,
@@ -184,7 +184,7 @@ pub struct LimitsConfig {
     pub max_batch_size: usize,
     /// Longest long-poll.
     pub max_wait_seconds: u32,
-    /// Largest restore upload in bytes; 0 is no cap (API.md §8.3).
+    /// Largest restore upload in bytes; 0 is no cap (docs/backup.md §8.3).
     pub max_restore_bytes: u64,
 }
 
@@ -383,7 +383,7 @@ impl Default for UiConfig {
     }
 }
 
-/// DOQ's Badger-specific flags: accepted and ignored with a warning (API.md §10).
+/// DOQ's Badger-specific flags: accepted and ignored with a warning (docs/config.md §10).
 fn is_ignored_doq_key(key: &str) -> bool {
     key.starts_with("storage.gc_")
         || key == "storage.compression"
@@ -487,7 +487,7 @@ impl Config {
     /// Like [`Config::load`], with the environment given (tests pass their own).
     pub fn load_with_env(sources: &Sources, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let known = known_keys();
-        // Keys some source sets explicitly: a raft-only key implies `consensus = raft` (API.md §5).
+        // Keys some source sets explicitly: a raft-only key implies `consensus = raft` (docs/cluster.md §5).
         let mut explicit: Vec<String> = Vec::new();
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = &sources.file {
@@ -623,7 +623,7 @@ impl Config {
                 if self.raft.apply_timeout == 0 {
                     return bad("raft.apply_timeout must be positive".into());
                 }
-                // Anyone who reaches the Raft port could otherwise replicate, vote and write (API.md §5).
+                // Anyone who reaches the Raft port could otherwise replicate, vote and write (docs/cluster.md §5).
                 if self.cluster.secret.is_empty() && !self.raft_binds_loopback() {
                     return bad(format!(
                         "cluster.secret: required when raft.address ({}) is not a loopback address",
@@ -736,7 +736,7 @@ impl Config {
         }
     }
 
-    /// The address `raft.address` binds: a bare port binds every interface (API.md §10).
+    /// The address `raft.address` binds: a bare port binds every interface (docs/config.md §10).
     pub fn raft_bind_addr(&self) -> String {
         if self.raft.address.parse::<u16>().is_ok() {
             format!("0.0.0.0:{}", self.raft.address)

@@ -1,4 +1,4 @@
-//! Kubernetes discovery (`cluster.service_name`, API.md §5). A StatefulSet pod knows its own name (the
+//! Kubernetes discovery (`cluster.service_name`, docs/cluster.md §5). A StatefulSet pod knows its own name (the
 //! hostname, `doq-2`) and finds its peers in the SRV records of the headless Service
 //! `<service>-internal`, whose targets are the pods' stable names
 //! (`doq-0.doq-internal.<namespace>.svc.cluster.local`). From those:
@@ -24,7 +24,7 @@ pub use dns::DnsResolver;
 
 use crate::config::Config;
 
-/// The cluster domain of Kubernetes' DNS names (API.md §5).
+/// The cluster domain of Kubernetes' DNS names (docs/cluster.md §5).
 pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
 
 /// How long a pristine ordinal-0 node waits for DNS to list it before it trusts an answer: until its
@@ -83,7 +83,7 @@ pub fn ordinal(pod: &str) -> Option<u32> {
     n.parse().ok()
 }
 
-/// With `cluster.service_name` set, fills what the pod's `hostname` determines (API.md §5):
+/// With `cluster.service_name` set, fills what the pod's `hostname` determines (docs/cluster.md §5):
 /// `cluster.node_id`, unless set explicitly, becomes `<hostname>.<service>-internal.<namespace>.svc.cluster.local`,
 /// and an empty `raft.advertise_address` becomes that name with the port of `raft.address`.
 pub fn derive_identity(config: &mut Config, hostname: &str, node_id_explicit: bool) {
@@ -187,7 +187,7 @@ impl Discovery {
         }
     }
 
-    /// API.md §5: the ordinal-0 pod bootstraps only if no discovered peer reports a cluster; every
+    /// docs/cluster.md §5: the ordinal-0 pod bootstraps only if no discovered peer reports a cluster; every
     /// other pod (and ordinal 0 when a cluster exists, for example after its volume was lost) joins.
     pub async fn decide(&self) -> Start {
         if self.ordinal() != Some(0) {

@@ -1,6 +1,6 @@
 //! The one place errors meet the wire: which HTTP status, problem `detail`, `errors[0].message` and `code`
-//! each failure of each route gets (API.md §6). Handlers return `Result<_, ApiError>`. The gRPC half
-//! ([`grpc_status`]) gives each failure of each RPC its code and DOQ's exact text (API.md §6, §7.2).
+//! each failure of each route gets (docs/errors.md §6). Handlers return `Result<_, ApiError>`. The gRPC half
+//! ([`grpc_status`]) gives each failure of each RPC its code and DOQ's exact text (docs/errors.md §6, §7.2).
 use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -200,7 +200,7 @@ impl ApiError {
         Self(Failure::MethodNotAllowed)
     }
 
-    /// 403 `admin_local_only` (API.md §2): admin operations are local-only without `auth.token`.
+    /// 403 `admin_local_only` (docs/http.md §2): admin operations are local-only without `auth.token`.
     pub fn admin_local_only() -> Self {
         Self(Failure::AdminLocalOnly)
     }
@@ -219,7 +219,7 @@ impl ApiError {
         }
     }
 
-    /// The stable snake_case `code` of API.md §6.
+    /// The stable snake_case `code` of docs/errors.md §6.
     pub fn code(&self) -> &'static str {
         match &self.0 {
             Failure::Operation { error, .. } => error.code(),
@@ -308,7 +308,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::Empty => StatusCode::BAD_REQUEST,
         ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Conflict => StatusCode::CONFLICT,
-        // The outcome may be unknown: retry (API.md §6).
+        // The outcome may be unknown: retry (docs/errors.md §6).
         ErrorKind::Unavailable | ErrorKind::Storage => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -335,7 +335,7 @@ fn message(error: &Error) -> String {
     }
 }
 
-/// The problem for `error` on `route`, with DOQ's per-route texts (API.md §6).
+/// The problem for `error` on `route`, with DOQ's per-route texts (docs/errors.md §6).
 fn operation_problem(route: Route, error: &Error) -> Problem {
     let kind = error.kind();
     let code = error.code();
@@ -459,7 +459,7 @@ fn operation_problem(route: Route, error: &Error) -> Problem {
     Problem::new(status, detail, vec![ProblemItem::text(message)], code)
 }
 
-// ---- gRPC (API.md §6 gRPC column, §7.2 texts): the status each failure of each RPC gets. ----
+// ---- gRPC (docs/errors.md §6 gRPC column, §7.2 texts): the status each failure of each RPC gets. ----
 
 /// The RPC a failure happened in; DOQ words its gRPC errors per RPC, some with the queue name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -503,7 +503,7 @@ pub enum GrpcOp<'a> {
 }
 
 impl GrpcOp<'_> {
-    /// DOQ's status message for any failure of this RPC (API.md §7.2); clients match on it.
+    /// DOQ's status message for any failure of this RPC (docs/grpc.md §7.2); clients match on it.
     fn text(self) -> String {
         match self {
             Self::GenerateIds => "failed to generate ids".into(),
@@ -530,7 +530,7 @@ impl GrpcOp<'_> {
     }
 }
 
-/// The gRPC code of each error class (API.md §6, gRPC column). No wildcard: a new kind must be mapped here.
+/// The gRPC code of each error class (docs/errors.md §6, gRPC column). No wildcard: a new kind must be mapped here.
 fn grpc_code(op: GrpcOp<'_>, error: &Error) -> tonic::Code {
     match error.kind() {
         // DOQ's empty-queue answer is a NotFound too.
@@ -626,7 +626,7 @@ pub fn grpc_unauthenticated() -> tonic::Status {
 }
 
 /// A status tonic's codec raised before a handler saw the message. The only one doq re-maps is the
-/// oversized message: OUT_OF_RANGE in tonic, RESOURCE_EXHAUSTED in the contract (API.md §2.1), like
+/// oversized message: OUT_OF_RANGE in tonic, RESOURCE_EXHAUSTED in the contract (docs/http.md §2.1), like
 /// grpc-go. doq itself never answers OUT_OF_RANGE, so the code alone identifies it.
 pub fn grpc_transport_status(status: tonic::Status) -> tonic::Status {
     match status.code() {

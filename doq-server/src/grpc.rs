@@ -1,4 +1,4 @@
-//! DOQ's gRPC API (API.md §7): service `queue.DOQ`, wire-identical to DOQ's, and doq's extension service
+//! DOQ's gRPC API (docs/grpc.md §7): service `queue.DOQ`, wire-identical to DOQ's, and doq's extension service
 //! `doq.ext.v1.DOQExt` (§7.4), over the same [`Consensus`] as HTTP, plus the standard health and
 //! reflection services. [`serve`] runs them all; [`DoqService`] holds what the RPCs share. Start at
 //! `grpc/service.rs` (one method per `queue.DOQ` RPC) and `grpc/ext.rs` (`DOQExt`), then the streams in
@@ -50,7 +50,7 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 /// What the gRPC API needs besides consensus; the same values HTTP uses.
 #[derive(Clone, Default)]
 pub struct GrpcOptions {
-    /// Request limits (API.md §2.1); `max_body_bytes` also caps one gRPC message (RESOURCE_EXHAUSTED above).
+    /// Request limits (docs/http.md §2.1); `max_body_bytes` also caps one gRPC message (RESOURCE_EXHAUSTED above).
     pub limits: HttpLimits,
     /// `queue.default_acknowledgement_timeout` (seconds): the proposer resolves an `ack_timeout` of 0 to it.
     pub default_ack_timeout: u32,

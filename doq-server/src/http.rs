@@ -1,4 +1,4 @@
-//! The DOQ-compatible HTTP API (API.md §2–§3): [`router`] builds the axum app over a [`Consensus`].
+//! The DOQ-compatible HTTP API (docs/http.md §2–§3): [`router`] builds the axum app over a [`Consensus`].
 //! Start at `http/routing.rs` (path normalization, headers, 404/405), then one file per resource.
 //! Errors reach the wire only through `crate::errors`.
 mod backup;
@@ -37,7 +37,7 @@ use crate::errors::{ApiError, Route};
 pub struct AppState {
     /// Orders writes and serves linearizable reads.
     pub consensus: Arc<dyn Consensus>,
-    /// Request limits (API.md §2.1).
+    /// Request limits (docs/http.md §2.1).
     pub limits: HttpLimits,
     /// `queue.default_acknowledgement_timeout` (seconds): the proposer resolves an absent `ack_timeout` to it.
     pub default_ack_timeout: u32,
@@ -61,7 +61,7 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// Request limits of API.md §2.1 (`limits.*`); a violation gets a 4xx and nothing is applied.
+/// Request limits of docs/http.md §2.1 (`limits.*`); a violation gets a 4xx and nothing is applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpLimits {
     /// Largest JSON body in bytes (413 above it).
@@ -102,7 +102,7 @@ impl Default for HttpLimits {
     }
 }
 
-/// The HTTP app: every route of API.md §3.1 implemented so far, with DOQ's path, header and error conventions.
+/// The HTTP app: every route of docs/http.md §3.1 implemented so far, with DOQ's path, header and error conventions.
 pub fn router(state: AppState) -> Router {
     const Q: &str = "/API/v1/queues/{queue_name}";
     let api = Router::new()

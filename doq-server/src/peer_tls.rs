@@ -1,4 +1,4 @@
-//! The client side of node-to-node TLS (API.md §5): with `tls.cert`/`tls.key` set, a node's HTTP and Raft
+//! The client side of node-to-node TLS (docs/cluster.md §5): with `tls.cert`/`tls.key` set, a node's HTTP and Raft
 //! listeners speak TLS only, so joins go out over HTTPS and Raft and forwarded calls over gRPC with TLS.
 //! Peers' certificates must chain to `tls.ca` or, without it, to a certificate in `tls.cert` (a cluster
 //! whose nodes share one certificate, or whose `tls.cert` file carries the CA after the leaf).

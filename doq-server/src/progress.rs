@@ -1,4 +1,4 @@
-//! A one-line progress display for `doq backup` and `doq restore` (API.md §8.4): bytes and records on
+//! A one-line progress display for `doq backup` and `doq restore` (docs/backup.md §8.4): bytes and records on
 //! stderr, redrawn at most a few times a second, and only when stderr is a terminal, so scripts and logs
 //! never see carriage returns.
 use std::{

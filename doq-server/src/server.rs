@@ -29,7 +29,7 @@ use crate::{
 /// How long shutdown waits for in-flight requests before it stops serving anyway.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// How long a joining node keeps asking before it gives up (API.md §5).
+/// How long a joining node keeps asking before it gives up (docs/cluster.md §5).
 const JOIN_DEADLINE: Duration = Duration::from_secs(60);
 /// The pause between join attempts.
 const JOIN_RETRY: Duration = Duration::from_secs(2);
@@ -299,7 +299,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
 /// The file in a node directory that names the consensus mode that owns it.
 pub const CONSENSUS_FILE: &str = "DOQ_CONSENSUS";
 
-/// Refuses a node directory created in the other consensus mode (API.md §5: move data by backup and
+/// Refuses a node directory created in the other consensus mode (docs/cluster.md §5: move data by backup and
 /// restore), and records the mode in a new one. A directory with a store but no mode file predates the
 /// file and was single-mode.
 fn check_mode(dir: &std::path::Path, mode: &str) -> anyhow::Result<()> {
@@ -374,7 +374,7 @@ type RaftServing = (
 );
 
 /// Starts the Raft node, serves the cluster service on `listener`, then bootstraps a new cluster or
-/// joins an existing one, as API.md §5 says: only a node without any Raft state does either. With
+/// joins an existing one, as docs/cluster.md §5 says: only a node without any Raft state does either. With
 /// discovery, DNS decides which (the ordinal-0 rule) and names the members to ask.
 async fn start_raft(
     config: &Config,
@@ -384,7 +384,7 @@ async fn start_raft(
     discovery: Option<&Discovery>,
     tls: Option<&Tls>,
 ) -> anyhow::Result<(Arc<dyn Consensus>, SocketAddr, RaftServing)> {
-    // With tls.* set, node-to-node traffic is TLS both ways (API.md §5).
+    // With tls.* set, node-to-node traffic is TLS both ways (docs/cluster.md §5).
     let peer_tls = match tls {
         Some(_) => Some(PeerTls::load(Path::new(&config.tls.cert), &config.tls.ca)?),
         None => None,
@@ -456,7 +456,7 @@ async fn start_raft(
 
 /// Asks the members (`cluster.join_addr`, or those discovery finds, looked up again every round) to add
 /// this node, every 2 s for up to 60 s. A member that refuses hands out a nonce; with `cluster.secret`
-/// set the next attempt proves the secret over it (API.md §5), so the secret itself is never sent.
+/// set the next attempt proves the secret over it (docs/cluster.md §5), so the secret itself is never sent.
 async fn join(
     config: &Config,
     discovery: Option<&Discovery>,
@@ -571,7 +571,7 @@ impl Node {
     }
 }
 
-/// Draws the deployment's cluster id (API.md terms) the first time a store is served; backups carry it.
+/// Draws the deployment's cluster id (docs/README.md, terms) the first time a store is served; backups carry it.
 /// Gives the store a cluster id if it has none and starts pruning old tombstones: what backups need.
 async fn prepare_backups(
     store: &Arc<dyn QueueStore>,
@@ -606,7 +606,7 @@ fn ensure_cluster_id(store: &dyn QueueStore) -> doq_storage::Result<()> {
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// `backup.tombstone_retention`: deletions older than the retention (by the node's clock, which stamps
-/// command time) are pruned once a minute, outside apply (API.md §8.1). The task holds the store weakly, so
+/// command time) are pruned once a minute, outside apply (docs/backup.md §8.1). The task holds the store weakly, so
 /// a stopped node's store closes (and unlocks its directory) without waiting for the task to notice.
 fn spawn_tombstone_pruning(
     store: &Arc<dyn QueueStore>,

@@ -1,4 +1,4 @@
-//! TLS for both listeners (API.md §2 "TLS", §7.1): with `tls.cert` and `tls.key` (PEM files) HTTP and gRPC
+//! TLS for both listeners (docs/http.md §2 "TLS", §7.1): with `tls.cert` and `tls.key` (PEM files) HTTP and gRPC
 //! serve TLS only. [`Tls::load`] reads the files once at start-up, so a missing or malformed file stops
 //! the node before it serves anything. Each listener gets its own ALPN (`http/1.1` for HTTP, which is
 //! served over HTTP/1 only; `h2` for gRPC).

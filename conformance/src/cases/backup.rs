@@ -1,4 +1,4 @@
-//! Backups and restores (API.md §8): the full round trip, incrementals with tombstones and the chain
+//! Backups and restores (docs/backup.md §8): the full round trip, incrementals with tombstones and the chain
 //! rules, restoring into another backend, and bad input that must change nothing.
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ struct Taken {
     cluster_id: String,
 }
 
-/// `GET /db/backup[?since=N]`; asserts 200, the headers of API.md §8.1 and a verifiable stream.
+/// `GET /db/backup[?since=N]`; asserts 200, the headers of docs/backup.md §8.1 and a verifiable stream.
 async fn take(c: &Client, since: u64) -> Taken {
     let path = if since == 0 {
         "/db/backup".to_string()
@@ -381,7 +381,7 @@ fn crafted(group: &str, content: String, metadata: &[(String, String)]) -> Vec<u
     w.finish().unwrap_or_else(|e| fail(e))
 }
 
-/// A restore checks every record with the API's own limits (API.md §8.3): a huge or very deep group,
+/// A restore checks every record with the API's own limits (docs/backup.md §8.3): a huge or very deep group,
 /// oversize content or metadata is refused as `backup_invalid` naming the record, nothing is applied,
 /// and the node keeps serving. (Before, such a record was committed and could exhaust every replica's
 /// memory or stack, again after each restart.)

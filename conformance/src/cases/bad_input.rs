@@ -1,4 +1,4 @@
-//! Bad input never changes anything (API.md §1.6): each request of a table gets its exact 4xx of
+//! Bad input never changes anything (docs/semantics.md §1.6): each request of a table gets its exact 4xx of
 //! §2 and §6, and afterwards the queue's info and the engine digest are what they were.
 use serde_json::{json, Value};
 use tracing::info;
@@ -590,7 +590,7 @@ pub async fn bad_names_and_ids(h: &Harness) {
 }
 
 /// Unknown queues and ids, requests without a lease, unknown routes and wrong methods get the exact
-/// problems of API.md §6.
+/// problems of docs/errors.md §6.
 pub async fn unknown_queue_and_message(h: &Harness) {
     let c = h.client();
     let q = "known";

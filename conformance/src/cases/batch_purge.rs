@@ -1,4 +1,4 @@
-//! Batch enqueue and dequeue, and purge [EXT] (API.md §3.5): one atomic command each; a bad item
+//! Batch enqueue and dequeue, and purge [EXT] (docs/http.md §3.5): one atomic command each; a bad item
 //! rejects the whole batch; an unknown queue gets 404 on these routes; purge frees leases.
 use serde_json::{json, Value};
 use tracing::info;

@@ -1,4 +1,4 @@
-//! The cluster view and health probes (API.md §5), as the node the client talks to reports them: every
+//! The cluster view and health probes (docs/cluster.md §5), as the node the client talks to reports them: every
 //! voter listed once with its suffrage, exactly one leader, a status that agrees with the server list,
 //! and `/readyz` answering `OK` on any node that knows its leader; the only voter cannot leave.
 use serde_json::{json, Value};

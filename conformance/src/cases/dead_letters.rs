@@ -1,5 +1,5 @@
 //! Dead letters [EXT]: a message delivered `max_deliveries` times moves to the dead-letter queue at
-//! its next selection, with `x-doq-*` metadata (API.md §4.5, §13 vector 10).
+//! its next selection, with `x-doq-*` metadata (docs/semantics.md §4.5, §13 vector 10).
 use std::time::Duration;
 
 use serde_json::json;

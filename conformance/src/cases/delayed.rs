@@ -1,4 +1,4 @@
-//! Delayed queues gate on time: the head is deliverable iff `priority <= floor(now/1000)` (API.md §4.1,
+//! Delayed queues gate on time: the head is deliverable iff `priority <= floor(now/1000)` (docs/semantics.md §4.1,
 //! §13 vector 3). Time moves only by `Harness::advance`.
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ pub async fn delayed_gating(h: &Harness) {
     {
         check_delivered(&dequeue(&c, q, true).await, &delivered(&due, 10, "due"));
         check_empty(&dequeue(&c, q, true).await, q);
-        // Not-yet-due messages count as ready and as delayed (API.md §3.2).
+        // Not-yet-due messages count as ready and as delayed (docs/http.md §3.2).
         check_counts(&c, q, 2, 0).await;
         assert_eq!(u64_field(&info(&c, q).await, "delayed"), 2);
     }

@@ -1,4 +1,4 @@
-//! Fair queues, `round_robin`: hierarchical, deterministic rotation over groups (API.md §4.2,
+//! Fair queues, `round_robin`: hierarchical, deterministic rotation over groups (docs/semantics.md §4.2,
 //! §13 vector 6).
 use serde_json::json;
 use tracing::info;
@@ -69,7 +69,7 @@ async fn expect_rotation(
     check_empty(&dequeue(c, q, true).await, q);
 }
 
-/// The flat example of API.md §4.2 (DOQ's end-to-end test): indexes `[0,4,6,7,1,5,2,3]`.
+/// The flat example of docs/semantics.md §4.2 (DOQ's end-to-end test): indexes `[0,4,6,7,1,5,2,3]`.
 pub async fn round_robin_flat(h: &Harness) {
     let c = h.client();
     let q = "fair-flat";
@@ -100,7 +100,7 @@ pub async fn round_robin_flat(h: &Harness) {
     }
 }
 
-/// The hierarchical example of API.md §4.2: `1,9,10,13,4,12,15,7,11,14,3,6,8,2,5`.
+/// The hierarchical example of docs/semantics.md §4.2: `1,9,10,13,4,12,15,7,11,14,3,6,8,2,5`.
 pub async fn round_robin_hierarchical(h: &Harness) {
     let c = h.client();
     let q = "fair-tree";
@@ -139,7 +139,7 @@ pub async fn round_robin_hierarchical(h: &Harness) {
     }
 }
 
-/// API.md §4.2 (FIX): a group that is also a prefix of another (`a` and `a.b`) is not stranded; its
+/// docs/semantics.md §4.2 (FIX): a group that is also a prefix of another (`a` and `a.b`) is not stranded; its
 /// own messages form an implicit leaf placed in first-insertion order.
 pub async fn round_robin_prefix_groups(h: &Harness) {
     let c = h.client();

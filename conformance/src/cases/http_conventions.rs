@@ -1,4 +1,4 @@
-//! HTTP conventions (API.md §2): request ids, security headers, content types, `Allow` on 405,
+//! HTTP conventions (docs/http.md §2): request ids, security headers, content types, `Allow` on 405,
 //! case-insensitive literal segments with case-sensitive queue names, and an absent content type
 //! counting as JSON.
 use serde_json::json;
@@ -10,7 +10,7 @@ use crate::{
     FullReply, Harness,
 };
 
-/// The headers every response carries (API.md §2).
+/// The headers every response carries (docs/http.md §2).
 const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "SAMEORIGIN"),

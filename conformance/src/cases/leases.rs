@@ -1,5 +1,5 @@
 //! Leases: `ack=false` leases a message until `now + ack_timeout`; an expired lease is ready again
-//! without any background write (API.md §1.5, §4.4; §13 vector 4).
+//! without any background write (docs/semantics.md §1.5, §4.4; §13 vector 4).
 use std::time::Duration;
 
 use serde_json::json;
@@ -122,7 +122,7 @@ pub async fn manual_ack(h: &Harness) {
     }
 }
 
-/// `ack` is parsed like Go's `ParseBool` (API.md §3.3): `1 t T TRUE true True` delete at once,
+/// `ack` is parsed like Go's `ParseBool` (docs/http.md §3.3): `1 t T TRUE true True` delete at once,
 /// `0 f F FALSE false False` and an absent `ack` lease.
 pub async fn ack_flag_parsing(h: &Harness) {
     let c = h.client();

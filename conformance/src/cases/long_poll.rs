@@ -1,5 +1,5 @@
 //! Long polls [EXT] (`?wait=`): held until a message is deliverable, 400 when the wait runs out, at
-//! once for an unknown queue (API.md §3.3). These are the server's own waits; the case never sleeps.
+//! once for an unknown queue (docs/http.md §3.3). These are the server's own waits; the case never sleeps.
 use std::time::{Duration, Instant};
 
 use serde_json::json;

@@ -1,5 +1,5 @@
 //! Message delete: 204 with no body, from any state; it frees a `max_unacked` slot. Enqueue of an
-//! existing id is last-write-wins (API.md §3.3, §4.4, §6).
+//! existing id is last-write-wins (docs/http.md §3.3, §4.4, §6).
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -91,7 +91,7 @@ pub async fn delete_message(h: &Harness) {
     }
 }
 
-/// API.md §4.4 (FIX): enqueueing an existing id replaces content and priority; a ready message is
+/// docs/semantics.md §4.4 (FIX): enqueueing an existing id replaces content and priority; a ready message is
 /// re-ordered, a leased one stays leased and is not delivered twice; after an ack the id is new again.
 pub async fn enqueue_existing_id(h: &Harness) {
     let c = h.client();

@@ -1,4 +1,4 @@
-//! Nack, touch and update-priority (API.md §3.3, §4.4; §13 vector 5).
+//! Nack, touch and update-priority (docs/http.md §3.3, §4.4; §13 vector 5).
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -70,7 +70,7 @@ pub async fn manual_nack(h: &Harness) {
     }
 }
 
-/// API.md §4.4: nacking ids 1–4 with priorities 30, 20, 30, 40 brings them back as 2, 1, 3, 4; a
+/// docs/semantics.md §4.4: nacking ids 1–4 with priorities 30, 20, 30, 40 brings them back as 2, 1, 3, 4; a
 /// nack with priority 0 keeps the stored priority, absent metadata is kept and `{}` clears it.
 pub async fn nack_reorders(h: &Harness) {
     let c = h.client();
@@ -205,7 +205,7 @@ pub async fn touch_extends_lease(h: &Harness) {
     }
 }
 
-/// API.md §4.4: with priorities 10, 5, 10 on ids 1–3, setting id 1 to 20 and id 3 to 2 dequeues
+/// docs/semantics.md §4.4: with priorities 10, 5, 10 on ids 1–3, setting id 1 to 20 and id 3 to 2 dequeues
 /// 3, 2, 1. For a leased message only the stored value changes (FIX).
 pub async fn update_priority_reorders(h: &Harness) {
     let c = h.client();

@@ -1,4 +1,4 @@
-//! Peek and batch ack [EXT] (API.md §3.5). Peek lists a queue's messages by id with their state,
+//! Peek and batch ack [EXT] (docs/http.md §3.5). Peek lists a queue's messages by id with their state,
 //! pages with `after`/`next_after`, filters by `state` and changes nothing. Batch ack judges each item
 //! on its own and answers in request order; a bad item or receipt rejects the whole request before
 //! anything is acked. An unknown queue gets 404 on both.

@@ -1,4 +1,4 @@
-//! Delayed queues order by `(priority, id)` (API.md §4.1; §13 vectors 1 and 2).
+//! Delayed queues order by `(priority, id)` (docs/semantics.md §4.1; §13 vectors 1 and 2).
 use serde_json::json;
 use tracing::info;
 
@@ -32,7 +32,7 @@ async fn expect_order(c: &Client, q: &str, ids: &[String], priorities: &[u64], o
 }
 
 /// §13 vector 1: eight messages at priority 10 in mixed groups come out FIFO, and a delayed queue
-/// reports the stored group `default` (API.md §3.3, FIX).
+/// reports the stored group `default` (docs/http.md §3.3, FIX).
 pub async fn priority_fifo(h: &Harness) {
     let c = h.client();
     let q = "registration";
@@ -69,7 +69,7 @@ pub async fn priority_order(h: &Harness) {
     }
 }
 
-/// API.md §4.1 example: priorities `[10,50,20,70,100,7,4,2,5]` on ids 1–9 dequeue as ids
+/// docs/semantics.md §4.1 example: priorities `[10,50,20,70,100,7,4,2,5]` on ids 1–9 dequeue as ids
 /// `[8,7,9,6,1,3,2,4,5]`.
 pub async fn priority_example(h: &Harness) {
     let c = h.client();

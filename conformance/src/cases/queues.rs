@@ -1,4 +1,4 @@
-//! Queue create, update, info and delete (API.md §3.2, §6; §13 vector 7).
+//! Queue create, update, info and delete (docs/http.md §3.2, §6; §13 vector 7).
 use serde_json::{json, Value};
 use tracing::info;
 

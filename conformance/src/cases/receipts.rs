@@ -1,5 +1,5 @@
 //! Receipts [EXT]: a delivery's receipt guards ack, nack and touch against acting on a later
-//! delivery of the same message (API.md §3.4, §13 vector 9).
+//! delivery of the same message (docs/http.md §3.4, §13 vector 9).
 use std::time::Duration;
 
 use serde_json::json;

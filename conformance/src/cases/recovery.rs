@@ -1,5 +1,5 @@
 //! Restart recovery: every acknowledged write is back after a graceful restart, leases included, and
-//! leases that expired while the node was down are redeliverable (API.md §1.3, §1.5).
+//! leases that expired while the node was down are redeliverable (docs/semantics.md §1.3, §1.5).
 use std::time::Duration;
 
 use serde_json::json;

@@ -1,5 +1,5 @@
 //! Fair queues, `weighted`: a seeded weighted pick that never exceeds `max_unacked` per group
-//! (API.md §4.3, §13 vector 8).
+//! (docs/semantics.md §4.3, §13 vector 8).
 use std::collections::BTreeMap;
 
 use serde_json::json;

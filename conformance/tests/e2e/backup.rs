@@ -1,4 +1,4 @@
-//! Backups across processes and backends (API.md §8, §13 vector 11): a full and an incremental backup
+//! Backups across processes and backends (docs/backup.md §8, §13 vector 11): a full and an incremental backup
 //! of a RocksDB node taken with `doq backup`, restored offline into sled with `doq restore` and online
 //! into a redb node with `POST /db/restore`; all three show the same queues, settings and messages in
 //! dequeue order. Bad input to the offline restore exits 1 with one line and leaves the directory empty.

@@ -1,4 +1,4 @@
-//! The command line (API.md §9, §10): `--version`, usage errors, `doq config`.
+//! The command line (docs/cli.md §9, §10): `--version`, usage errors, `doq config`.
 use std::{process::Output, time::Duration};
 
 /// Runs the binary with `args` in a temporary directory; bounded, and killed if it overruns.
@@ -52,7 +52,7 @@ async fn usage_errors_exit_2() {
     }
 }
 
-/// An open Raft port without `cluster.secret` would let anyone vote, replicate and write (API.md §5).
+/// An open Raft port without `cluster.secret` would let anyone vote, replicate and write (docs/cluster.md §5).
 #[tokio::test]
 async fn a_raft_port_beyond_loopback_without_a_secret_exits_2() {
     crate::init_tracing();

@@ -1,7 +1,7 @@
 //! A full disk, for real: a node on a 16 MiB tmpfs (mounted by the test; it needs root, like the
 //! fault schedule's network namespaces) writes until the filesystem is full. Writes then get 503 with
 //! `Retry-After`, `/readyz` says why, nothing acknowledged is lost, and once space is freed the node
-//! accepts writes again without a restart (API.md §5, §6). redb and RocksDB latch the I/O error, so this
+//! accepts writes again without a restart (docs/cluster.md §5, §6). redb and RocksDB latch the I/O error, so this
 //! needs the single node's store to reopen itself (`doq_storage::Reopening`). sled is not run here: after
 //! ENOSPC its flush never returns, so only the write timeout answers (503) and a restart is needed.
 use std::{path::Path, process::Command};

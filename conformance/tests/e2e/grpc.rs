@@ -1,4 +1,4 @@
-//! The real binary's gRPC API (API.md §7) through the tonic clients generated from doq.proto and
+//! The real binary's gRPC API (docs/grpc.md §7) through the tonic clients generated from doq.proto and
 //! doq_ext.proto, over loopback TCP: every `queue.DOQ` RPC, both streams, receipts in metadata, typed
 //! error codes, and the `DOQExt` batches and subscription.
 use std::{collections::HashSet, path::Path, time::Duration};

@@ -1,5 +1,5 @@
 //! SIGTERM and SIGINT shut a node down gracefully: exit status 0, and the data is there after a
-//! restart (API.md §5, "Shutdown").
+//! restart (docs/cluster.md §5, "Shutdown").
 use doq_conformance::{
     check::{check, check_delivered, check_empty},
     ops::{check_counts, create_delayed, dequeue, enqueue_simple, message, messages},
@@ -61,7 +61,7 @@ async fn sigterm_exits_zero_and_keeps_data() {
     }
 }
 
-/// API.md §5: on SIGTERM a node answers pending long-polls with the empty-queue 400, finishes, and
+/// docs/cluster.md §5: on SIGTERM a node answers pending long-polls with the empty-queue 400, finishes, and
 /// exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_pending_long_poll() {
@@ -95,6 +95,6 @@ async fn sigterm_with_a_pending_long_poll() {
         doq.log()
     );
     let got = waiter.await.unwrap();
-    // API.md §5: a node shutting down answers pending polls with the empty-queue 400 at once.
+    // docs/cluster.md §5: a node shutting down answers pending polls with the empty-queue 400 at once.
     check_empty(&got, q);
 }

@@ -13,7 +13,7 @@ pub(crate) struct Delayed {
     ready: BTreeSet<(Priority, MessageId)>,
 }
 
-/// Whether a priority is due at `now`: priorities double as Unix seconds (API.md §4.1).
+/// Whether a priority is due at `now`: priorities double as Unix seconds (docs/semantics.md §4.1).
 pub(crate) fn is_due(priority: Priority, now: Timestamp) -> bool {
     i128::from(priority.0) <= i128::from(now.as_secs())
 }

@@ -1,4 +1,4 @@
-//! Peek (API.md §3.5): browse a queue's messages by id without changing anything, filtered by the state
+//! Peek (docs/http.md §3.5): browse a queue's messages by id without changing anything, filtered by the state
 //! each one is in at the time of the read.
 use super::{delayed, queue_state::Entry, Engine, MessageState, MessageView, QueueState};
 use crate::{

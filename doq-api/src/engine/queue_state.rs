@@ -96,7 +96,7 @@ impl QueueState {
         }
     }
 
-    /// The group a message is stored under, by the queue's rules (API.md §3.3, §4.2, §4.3).
+    /// The group a message is stored under, by the queue's rules (docs/http.md §3.3, §4.2, §4.3).
     pub(crate) fn stored_group(&self, requested: &Group) -> Group {
         match &self.ready {
             ReadyIndex::Delayed(_) => Group::new("default"),

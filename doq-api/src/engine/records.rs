@@ -31,7 +31,7 @@ pub struct QueueRecord {
     pub dead_lettered: u64,
 }
 
-/// One node of a round-robin queue's group tree (API.md §4.2), persisted because the rotation
+/// One node of a round-robin queue's group tree (docs/semantics.md §4.2), persisted because the rotation
 /// (child order and cursors) cannot be derived from the messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupRecord {

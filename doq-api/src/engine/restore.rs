@@ -1,4 +1,4 @@
-//! Online restore (API.md §8.3): `StageImport` chunks land in the store's staging area, `CommitImport` checks
+//! Online restore (docs/backup.md §8.3): `StageImport` chunks land in the store's staging area, `CommitImport` checks
 //! the chain rules, validates every staged record and then applies them all in one command, and
 //! `AbortImport` discards them. Deterministic like every apply: the staging timeout is command time.
 use std::collections::BTreeSet;
@@ -25,8 +25,8 @@ fn invalid(seq: u64, why: impl std::fmt::Display) -> Error {
     Error::BackupInvalid(format!("record {}: {why}", seq + 1))
 }
 
-/// The settings rules a queue record must meet on its own (API.md §3.2); the dead-letter target may be
-/// missing after a restore, which dequeue tolerates (API.md §4.5).
+/// The settings rules a queue record must meet on its own (docs/http.md §3.2); the dead-letter target may be
+/// missing after a restore, which dequeue tolerates (docs/semantics.md §4.5).
 fn check_settings(name: &QueueName, kind: QueueKind, s: &QueueSettings) -> Result<(), String> {
     match kind {
         QueueKind::Fair if s.strategy.is_none() => {
@@ -76,7 +76,7 @@ impl Engine {
                 self.backup.staging = None;
             }
         }
-        // Only records the API could have produced are staged (API.md §8.3): a group past the fixed limit
+        // Only records the API could have produced are staged (docs/backup.md §8.3): a group past the fixed limit
         // would cost every replica memory and a deep walk, and once committed it would come back on
         // every restart. The configurable limits were checked by the node that read the file.
         let next = self.backup.staging.as_ref().map_or(0, |st| st.next_seq);
@@ -114,7 +114,7 @@ impl Engine {
         Reply::Aborted
     }
 
-    /// Checks the chain rules and every staged record, then applies them all (API.md §8.2, §8.3).
+    /// Checks the chain rules and every staged record, then applies them all (docs/backup.md §8.2, §8.3).
     pub(super) fn commit_import(
         &mut self,
         index: LogIndex,
@@ -177,7 +177,7 @@ impl Engine {
         })
     }
 
-    /// The incremental chain rules of API.md §8.3; a full backup starts a new chain.
+    /// The incremental chain rules of docs/backup.md §8.3; a full backup starts a new chain.
     fn check_chain(&self, mode: ImportMode, h: &ImportHeader, staged: u64) -> Result<()> {
         if h.since == 0 {
             return Ok(());

@@ -1,5 +1,5 @@
 //! The round-robin fair queue's ready index: a tree of dot-separated group paths with a rotating
-//! cursor per internal node (API.md §4.2).
+//! cursor per internal node (docs/semantics.md §4.2).
 //!
 //! Every group path ends in a *leaf* child of its last segment's node, so a group that is also a
 //! prefix of another (`a` and `a.b`) is an implicit leaf among its node's children, never stranded.
@@ -234,7 +234,7 @@ impl RoundRobin {
             .get(&leaf)
             .map(|n| n.path.clone())
             .unwrap_or_default();
-        // The cursor advance happened during the visit, before this removal (API.md §4.2).
+        // The cursor advance happened during the visit, before this removal (docs/semantics.md §4.2).
         self.prune(leaf);
         Some((group, key))
     }

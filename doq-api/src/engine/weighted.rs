@@ -10,7 +10,7 @@ pub(crate) struct Weighted {
     groups: BTreeMap<Group, BTreeSet<(Priority, MessageId)>>,
 }
 
-/// DOQ's weight of a group (API.md §4.3): 0 when blocked, 10 when unlimited, else scaled by free slots.
+/// DOQ's weight of a group (docs/semantics.md §4.3): 0 when blocked, 10 when unlimited, else scaled by free slots.
 pub(crate) fn weight(leases: u32, max_unacked: u32) -> u64 {
     if max_unacked == 0 {
         return 10;

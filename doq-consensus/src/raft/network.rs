@@ -86,7 +86,7 @@ pub(crate) struct Peer {
     target: u64,
     node: DoqNode,
     client: Option<ClusterClient<Channel>>,
-    /// Makes each call's token; the secret itself is never sent (API.md §5).
+    /// Makes each call's token; the secret itself is never sent (docs/cluster.md §5).
     secret: Option<ClusterSecret>,
 }
 

@@ -6,7 +6,7 @@
 //! layout) and a final `END` frame with the record count. Installing one is a single `WriteBatch` that
 //! deletes every local queue's range and writes the snapshot's records, so a crash leaves the old state or
 //! the new one. Today: the whole snapshot is held in memory; it moves to the backup record format
-//! (API.md §8.2) once `export`/`import` land.
+//! (docs/backup.md §8.2) once `export`/`import` land.
 use doq_api::{Counters, Error, LogIndex, QueueRecord, Result};
 use doq_storage::{Applied, MetaKey, Op, QueueStore, Space, WriteBatch};
 

@@ -1,4 +1,4 @@
-//! Bearer-token check for gRPC (API.md §7.1): with `auth.token` set, every RPC except health needs the
+//! Bearer-token check for gRPC (docs/grpc.md §7.1): with `auth.token` set, every RPC except health needs the
 //! metadata entry `authorization: Bearer <token>`, compared in constant time; otherwise UNAUTHENTICATED.
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! The batch RPCs of `DOQExt` (API.md §7.4), the gRPC twins of HTTP's `…/batch/*` routes (§3.5):
+//! The batch RPCs of `DOQExt` (docs/grpc.md §7.4), the gRPC twins of HTTP's `…/batch/*` routes (§3.5):
 //! `EnqueueBatch` stores every message in one atomic command, `DequeueBatch` selects up to `max` in one
 //! command (an empty list when nothing is deliverable within `wait_ms`), and `AckBatch` judges each item
 //! on its own. Every request is validated in full before anything is proposed.
@@ -129,7 +129,7 @@ pub(crate) async fn dequeue(
 /// its own and answered in request order with `ok` or its error's code and text.
 ///
 /// Today every item is its own `Ack` command, proposed concurrently so they share group commits; a
-/// single `AckBatch` command would make the judgement one atomic step (API.md §3.5).
+/// single `AckBatch` command would make the judgement one atomic step (docs/http.md §3.5).
 pub(crate) async fn ack(
     svc: &DoqService,
     req: AckBatchRequest,

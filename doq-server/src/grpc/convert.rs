@@ -1,5 +1,5 @@
 //! Translation between DOQ's protobuf messages and doq's domain types, with the same limits as HTTP
-//! (API.md §2.1). Every check runs before anything is proposed; a violation is an `Error::Invalid`, which
+//! (docs/http.md §2.1). Every check runs before anything is proposed; a violation is an `Error::Invalid`, which
 //! the RPC turns into INVALID_ARGUMENT with its DOQ text.
 use std::{collections::HashMap, time::Duration};
 
@@ -15,7 +15,7 @@ use tonic::metadata::MetadataMap;
 
 use crate::http::HttpLimits;
 
-/// Shortest explicit `ack_timeout` over gRPC, in seconds: DOQ's gRPC check, unlike HTTP's 60 (API.md §7.2).
+/// Shortest explicit `ack_timeout` over gRPC, in seconds: DOQ's gRPC check, unlike HTTP's 60 (docs/grpc.md §7.2).
 const MIN_GRPC_ACK_TIMEOUT: u32 = 10;
 
 /// Request metadata: long-poll duration on `Dequeue`.
@@ -104,7 +104,7 @@ pub(crate) fn enqueue(req: EnqueueRequest, limits: &HttpLimits) -> Result<Enqueu
     Ok(EnqueueInput { queue, message })
 }
 
-/// One message's fields, within the limits of API.md §2.1. `at` prefixes the error location
+/// One message's fields, within the limits of docs/http.md §2.1. `at` prefixes the error location
 /// (`messages[3].` in a batch). Id 0 asks the server for one.
 pub(crate) fn new_message(
     at: &str,

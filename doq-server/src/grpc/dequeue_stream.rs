@@ -1,4 +1,4 @@
-//! `DequeueStream` (API.md §7.2): DOQ's request/ack protocol. The first `DequeueRequest` fixes `queueName`
+//! `DequeueStream` (docs/grpc.md §7.2): DOQ's request/ack protocol. The first `DequeueRequest` fixes `queueName`
 //! and `ack` for the life of the stream (an empty name gets INVALID_ARGUMENT); each request, the first
 //! included, is credit for one message, so with DOQ's clients exactly one message is in flight. Later
 //! requests' fields are ignored. While nothing is deliverable the stream waits, even for a queue that

@@ -1,4 +1,4 @@
-//! `EnqueueStream` (API.md §7.2): a long-lived bidi stream with one response per request, in request
+//! `EnqueueStream` (docs/grpc.md §7.2): a long-lived bidi stream with one response per request, in request
 //! order; the first error ends the stream with that status.
 //!
 //! One stream can fill group-commit batches on its own: up to [`PIPELINE`] requests are proposed

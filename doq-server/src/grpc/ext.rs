@@ -1,4 +1,4 @@
-//! `impl DoqExt for DoqExtService`: the extension service `doq.ext.v1.DOQExt` (API.md §7.4), served
+//! `impl DoqExt for DoqExtService`: the extension service `doq.ext.v1.DOQExt` (docs/grpc.md §7.4), served
 //! beside `queue.DOQ` on the same server, consensus and limits. Each method is a thin hop into
 //! `batches.rs` or `subscribe.rs`.
 use doq_proto::ext::{

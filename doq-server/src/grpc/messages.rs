@@ -1,4 +1,4 @@
-//! Message RPCs (API.md §7.2): GenerateIDs, Enqueue, Dequeue (with the EXT `doq-wait` long poll and
+//! Message RPCs (docs/grpc.md §7.2): GenerateIDs, Enqueue, Dequeue (with the EXT `doq-wait` long poll and
 //! `doq-receipt`/`doq-deliveries` response headers), Get, Delete, Ack, Nack, Touch and UpdatePriority
 //! (with the EXT `doq-receipt` check). `EnqueueStream` reuses [`enqueue`] for every request.
 use std::{pin::pin, sync::Arc};

@@ -1,4 +1,4 @@
-//! Queue RPCs (API.md §7.2): CreateQueue, UpdateQueue, DeleteQueue, GetQueue and GetQueues. Each checks
+//! Queue RPCs (docs/grpc.md §7.2): CreateQueue, UpdateQueue, DeleteQueue, GetQueue and GetQueues. Each checks
 //! its request, proposes the same command HTTP does (or reads through the same view) and translates back.
 use doq_api::{Command, Error, QueueKind, QueueSettings, Reply, SettingsUpdate};
 use doq_proto::queue::{

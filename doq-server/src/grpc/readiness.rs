@@ -1,4 +1,4 @@
-//! Dequeue that waits for a deliverable message without polling (API.md §3.3 `wait`, §7.2 DequeueStream).
+//! Dequeue that waits for a deliverable message without polling (docs/http.md §3.3 `wait`, §7.2 DequeueStream).
 //!
 //! A waiter checks readiness locally (DOQ's PeekReady guard, so an idle consumer never costs a proposal)
 //! and proposes only when something is deliverable. Otherwise it sleeps until the first of: a committed

@@ -1,4 +1,4 @@
-//! The binary details every non-OK doq status carries (API.md §6 [EXT]): a `google.rpc.Status` whose
+//! The binary details every non-OK doq status carries (docs/errors.md §6 [EXT]): a `google.rpc.Status` whose
 //! `details` hold one `google.rpc.ErrorInfo{reason=<code>, domain="doq"}`, in `grpc-status-details-bin`.
 //! The three messages are declared here with prost's derive, so no extra proto crate is needed.
 use std::collections::BTreeMap;
@@ -40,7 +40,7 @@ pub(crate) struct Any {
 /// `google.rpc.ErrorInfo`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct ErrorInfo {
-    /// doq's stable snake_case error code (API.md §6), such as `queue_empty`.
+    /// doq's stable snake_case error code (docs/errors.md §6), such as `queue_empty`.
     #[prost(string, tag = "1")]
     pub(crate) reason: String,
     /// Always `doq`.

@@ -1,4 +1,4 @@
-//! `DOQExt.Subscribe` (API.md §7.4): `DequeueStream` with receipts and a credit window. The first
+//! `DOQExt.Subscribe` (docs/grpc.md §7.4): `DequeueStream` with receipts and a credit window. The first
 //! `SubscribeRequest` fixes `queue_name` and `ack` (an empty name gets INVALID_ARGUMENT, an unknown queue
 //! NOT_FOUND); each request, the first included, adds `credit` deliveries (0 counts as 1), and the server
 //! selects up to the credit owed (at most `limits.max_batch_size`) in one command. Each `Delivery` carries

@@ -1,4 +1,4 @@
-//! The credit window behind `DequeueStream` (API.md §7.2) and `Subscribe` (§7.4): once the first request
+//! The credit window behind `DequeueStream` (docs/grpc.md §7.2) and `Subscribe` (§7.4): once the first request
 //! has fixed the queue and the ack mode, each request adds credit (one for DOQ's stream, `credit` for
 //! `Subscribe`), and the server delivers at most that many messages, selecting up to the credit owed in
 //! one command.

@@ -1,4 +1,4 @@
-//! `GET|POST /db/backup[?since=N]` (API.md §8.1): a portable backup streamed from a store snapshot.
+//! `GET|POST /db/backup[?since=N]` (docs/backup.md §8.1): a portable backup streamed from a store snapshot.
 //!
 //! The export runs on a blocking thread over `QueueStore::with_snapshot` and hands 64 KiB chunks to the
 //! response through a small channel, so neither side buffers the backup. The headers (`X-Last-Version`, the

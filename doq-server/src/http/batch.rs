@@ -1,4 +1,4 @@
-//! Batch routes [EXT] (API.md §3.5): `…/batch/enqueue` stores many messages in one atomic command and
+//! Batch routes [EXT] (docs/http.md §3.5): `…/batch/enqueue` stores many messages in one atomic command and
 //! `…/batch/dequeue` selects up to `max` in one command (an empty result is a 200 with `[]`), and
 //! `…/batch/ack` judges each item on its own.
 use axum::{extract::State, Json};
@@ -82,7 +82,7 @@ pub(crate) async fn dequeue(
 /// queue gets 404 before anything is proposed. Then each item is acked on its own and answered in request
 /// order with `ACKNOWLEDGED` or `FAILED` and its error's code and text: **per item, not atomic**. Each
 /// item is its own `Ack` command; they are proposed concurrently so they share group commits (the gRPC
-/// `AckBatch` does the same). API.md §3.5 asks for the items to be judged within one command; that single
+/// `AckBatch` does the same). docs/http.md §3.5 asks for the items to be judged within one command; that single
 /// command is not built, so another client's command may be ordered between two items.
 pub(crate) async fn ack(
     State(app): State<AppState>,

@@ -1,4 +1,4 @@
-//! `JsonBody`: a request body read as an untyped JSON value under DOQ's body rules (API.md §2): 415 for a
+//! `JsonBody`: a request body read as an untyped JSON value under DOQ's body rules (docs/http.md §2): 415 for a
 //! non-JSON content type (none counts as JSON), 413 over `limits.max_body_bytes`, 400 when empty.
 use axum::{
     extract::{FromRequest, Request},

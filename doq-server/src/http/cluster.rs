@@ -1,4 +1,4 @@
-//! Cluster routes (API.md §5): `servers` and `status` report the serving node's view; `join` and `leave`
+//! Cluster routes (docs/cluster.md §5): `servers` and `status` report the serving node's view; `join` and `leave`
 //! change membership (refused with 409 in single mode).
 use axum::{extract::State, Json};
 

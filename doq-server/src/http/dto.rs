@@ -1,4 +1,4 @@
-//! Response bodies in DOQ's JSON shapes (API.md §3.2–§3.5, §5): ids as decimal strings, an empty `group`
+//! Response bodies in DOQ's JSON shapes (docs/http.md §3.2–§3.5, §5): ids as decimal strings, an empty `group`
 //! or `metadata` left out, zero settings left out of echoes, upper-case strategies.
 use doq_api::{Delivery, Enqueued, MessageId, Metadata, QueueStats, Strategy};
 use doq_consensus::{ClusterStatus, Member};

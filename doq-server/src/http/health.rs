@@ -1,4 +1,4 @@
-//! Health probes (API.md §5): `/livez` and `/healthz` answer `OK` while HTTP is served; `/readyz` also needs
+//! Health probes (docs/cluster.md §5): `/livez` and `/healthz` answer `OK` while HTTP is served; `/readyz` also needs
 //! a working applier and store (no failed commit since the last good one, no engine waiting for a
 //! rebuild), running consensus, a known leader and a small apply lag, and with `?leader=true` that this
 //! node leads.

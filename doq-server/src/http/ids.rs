@@ -1,4 +1,4 @@
-//! `POST /API/v1/ids` (API.md §3.3): reserve ids through one replicated command, so they never collide
+//! `POST /API/v1/ids` (docs/http.md §3.3): reserve ids through one replicated command, so they never collide
 //! with server-assigned ones.
 use axum::{extract::State, Json};
 use doq_api::{Command, Reply};

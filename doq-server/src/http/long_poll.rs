@@ -1,4 +1,4 @@
-//! Dequeue with an optional long-poll `wait` (API.md §3.3): check readiness locally first (DOQ's PeekReady
+//! Dequeue with an optional long-poll `wait` (docs/http.md §3.3): check readiness locally first (DOQ's PeekReady
 //! guard, so an empty queue never costs a proposal), propose only when something is deliverable, and while
 //! waiting wake on every commit and at least every 200 ms, so time-based readiness (a delayed message coming
 //! due, a lease lapsing) is caught too.
@@ -64,7 +64,7 @@ pub(crate) async fn dequeue(
         }
         let now = Instant::now();
         if now >= deadline || state.shutdown.is_cancelled() {
-            // A node that is shutting down answers pending polls with the empty-queue 400 (API.md §5).
+            // A node that is shutting down answers pending polls with the empty-queue 400 (docs/cluster.md §5).
             return Ok(Vec::new());
         }
         let slice = (deadline - now).min(RECHECK);

@@ -1,4 +1,4 @@
-//! Message routes (API.md §3.3): enqueue, dequeue (with the EXT `wait`), get, delete, ack, nack, touch and
+//! Message routes (docs/http.md §3.3): enqueue, dequeue (with the EXT `wait`), get, delete, ack, nack, touch and
 //! update priority. Ack, nack and touch take the EXT `?receipt=`.
 use axum::{
     extract::State,

@@ -1,4 +1,4 @@
-//! `GET /API/v1/queues/{queue_name}/peek` [EXT] (API.md §3.5): browse a queue's messages by id without
+//! `GET /API/v1/queues/{queue_name}/peek` [EXT] (docs/http.md §3.5): browse a queue's messages by id without
 //! leasing or changing anything. A read: linearizable through the read barrier, answered from durable
 //! state.
 use axum::{extract::State, Json};

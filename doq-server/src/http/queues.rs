@@ -1,4 +1,4 @@
-//! Queue routes (API.md §3.2): create, list, info, update, delete, and the EXT purge.
+//! Queue routes (docs/http.md §3.2): create, list, info, update, delete, and the EXT purge.
 use axum::{extract::State, Json};
 use doq_api::{Command, QueueKind, QueueSettings, Reply, SettingsUpdate};
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! `POST /db/restore[?mode=merge|replace]` (API.md §8.3): restore a portable backup through consensus.
+//! `POST /db/restore[?mode=merge|replace]` (docs/backup.md §8.3): restore a portable backup through consensus.
 //!
 //! The upload (raw `application/octet-stream`, or DOQ's `multipart/form-data` field `file`) is spooled
 //! to an unnamed file in the node directory as it arrives (never in memory, never in a RAM-backed

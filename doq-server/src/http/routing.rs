@@ -1,4 +1,4 @@
-//! DOQ's routing conventions around the route table (API.md §2): literal segments match case-insensitively,
+//! DOQ's routing conventions around the route table (docs/http.md §2): literal segments match case-insensitively,
 //! one trailing `/` is ignored, every response carries the security headers and an `X-Request-Id`, unknown
 //! paths get a 404 problem and wrong methods a 405 problem with `Allow`.
 use axum::{
@@ -22,7 +22,7 @@ const LITERALS: &[&str] = &[
     "healthz", "readyz", "db", "backup", "restore", "metrics",
 ];
 
-/// Headers every response carries (API.md §2).
+/// Headers every response carries (docs/http.md §2).
 const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "SAMEORIGIN"),

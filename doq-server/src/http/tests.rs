@@ -1,5 +1,5 @@
 //! HTTP tests without sockets: a real `SingleNode` over a `MemoryStore` and a `ManualClock`, driven through
-//! `router(state).oneshot(request)`. The conformance vectors of API.md §13 are in `vectors.rs`, the §6 error
+//! `router(state).oneshot(request)`. The conformance vectors of docs/conformance.md §13 are in `vectors.rs`, the §6 error
 //! table in `errors.rs`, and the §2 conventions (paths, headers, bodies, 404/405/413/415/422) in `conventions.rs`.
 mod conventions;
 mod errors;

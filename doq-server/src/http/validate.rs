@@ -254,7 +254,7 @@ impl Checker {
         SettingsInput {
             strategy,
             max_unacked: self.u32(obj, loc, "max_unacked", 0),
-            // Over HTTP an explicit ack_timeout must be at least a minute (API.md §3.2).
+            // Over HTTP an explicit ack_timeout must be at least a minute (docs/http.md §3.2).
             ack_timeout: self.u32(obj, loc, "ack_timeout", 60),
             max_deliveries: self.u32(obj, loc, "max_deliveries", 0),
             dead_letter_queue,

@@ -1,4 +1,4 @@
-//! The framed stream of API.md §8.2: `DOQBACK\0`, then frames `u32 LE len | u32 LE crc32c(payload) |
+//! The framed stream of docs/backup.md §8.2: `DOQBACK\0`, then frames `u32 LE len | u32 LE crc32c(payload) |
 //! payload`, each payload one [`Record`], the header first and a checksummed trailer last.
 //!
 //! [`Writer`] produces it; [`Reader`] verifies it while reading: magic, every CRC, the format version, the
@@ -114,7 +114,7 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Where the reader is in the record order of API.md §8.2.
+/// Where the reader is in the record order of docs/backup.md §8.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
     QueueTombstones,
@@ -134,7 +134,7 @@ pub struct Reader<R: Read> {
     bytes: u64,
     phase: Phase,
     done: bool,
-    /// The API's message limits every record must meet (API.md §8.3); `None` checks only the fixed ones.
+    /// The API's message limits every record must meet (docs/backup.md §8.3); `None` checks only the fixed ones.
     limits: Option<Limits>,
 }
 

@@ -1,4 +1,4 @@
-//! Writing a backup from a store [`Snapshot`] (API.md §8.1): a full backup holds every queue and message;
+//! Writing a backup from a store [`Snapshot`] (docs/backup.md §8.1): a full backup holds every queue and message;
 //! an incremental (`since = S > 0`) holds the queues and messages written at a version ≥ S and the
 //! tombstones of deletions at a version ≥ S. Reads go page by page, so memory stays bounded by a page
 //! (plus, for an incremental, the message tombstones it carries).
@@ -44,7 +44,7 @@ fn io_err(e: crate::Error) -> BackupError {
     BackupError::Io(io::Error::other(e))
 }
 
-/// The header a backup of `snap` gets, after the checks of API.md §6: `since` in the future is a 422,
+/// The header a backup of `snap` gets, after the checks of docs/errors.md §6: `since` in the future is a 422,
 /// `since` at or before the tombstone horizon a 409 `since_too_old`.
 pub fn header(snap: &dyn Snapshot, req: &ExportRequest) -> doq_api::Result<Header> {
     let last_version = snap.applied()?.map_or(0, |a| a.index);

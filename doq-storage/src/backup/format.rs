@@ -1,4 +1,4 @@
-//! The `doq.backup.v1` records of API.md §8.2 as `prost` messages with frozen tags (no codegen, like
+//! The `doq.backup.v1` records of docs/backup.md §8.2 as `prost` messages with frozen tags (no codegen, like
 //! `record.rs`), and their conversion to and from the engine's [`ImportItem`].
 //!
 //! **Frozen:** these tags are the portable backup format, version 1. Kinds 1–6 are backup records; kinds

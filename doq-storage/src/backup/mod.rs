@@ -1,4 +1,4 @@
-//! Backups (API.md §8): the portable record format ([`format`]), the framed, checksummed stream
+//! Backups (docs/backup.md §8): the portable record format ([`format`]), the framed, checksummed stream
 //! ([`codec`]), writing one from a store snapshot ([`export`]) and pruning old tombstones ([`prune`]).
 pub mod codec;
 pub mod export;

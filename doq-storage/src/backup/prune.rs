@@ -1,6 +1,6 @@
 //! Tombstone retention (`backup.tombstone_retention`): local housekeeping outside apply. Deletions older
 //! than the cutoff are removed and the horizon moves up to the newest removed version, so an incremental
-//! that would need them gets `since_too_old` (API.md §8.1).
+//! that would need them gets `since_too_old` (docs/backup.md §8.1).
 use doq_api::{MessageId, QueueId, Timestamp};
 
 use crate::{keys, record, MetaKey, Op, QueueStore, Result, Space, WriteBatch};

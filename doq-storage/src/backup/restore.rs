@@ -9,7 +9,7 @@ use super::{
     format::Header,
 };
 
-/// Bytes per `StageImport` chunk (API.md §8.3).
+/// Bytes per `StageImport` chunk (docs/backup.md §8.3).
 pub const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Reads and verifies a whole stream (magic, every CRC, order, trailer, and with `limits` every message

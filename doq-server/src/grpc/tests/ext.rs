@@ -1,4 +1,4 @@
-//! The extension service `doq.ext.v1.DOQExt` (API.md §7.4): each RPC's happy path, its bad input
+//! The extension service `doq.ext.v1.DOQExt` (docs/grpc.md §7.4): each RPC's happy path, its bad input
 //! (INVALID_ARGUMENT with the field's location, nothing applied) and unknown queues (NOT_FOUND), and
 //! `Subscribe`'s credit window.
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Every unary RPC: its happy path and the code, DOQ text and reason of each of its failures (API.md §6,
+//! Every unary RPC: its happy path and the code, DOQ text and reason of each of its failures (docs/errors.md §6,
 //! §7.2, §7.3).
 use std::collections::HashMap;
 

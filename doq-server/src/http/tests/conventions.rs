@@ -1,4 +1,4 @@
-//! API.md §2 conventions and the remaining routes: paths, headers, body rules, 404/405/413/415/422, ids,
+//! docs/http.md §2 conventions and the remaining routes: paths, headers, body rules, 404/405/413/415/422, ids,
 //! batch, purge, cluster, health and long-poll `wait`.
 use std::time::Duration;
 

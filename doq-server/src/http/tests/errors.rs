@@ -1,4 +1,4 @@
-//! The API.md §6 table, row by row, for the routes served here: status, `detail`, `errors[0].message`, `code`.
+//! The docs/errors.md §6 table, row by row, for the routes served here: status, `detail`, `errors[0].message`, `code`.
 use serde_json::json;
 
 use super::Harness;

@@ -1,4 +1,4 @@
-//! `/readyz` and storage faults (API.md §5, §6), with the faults made to happen on a `FaultyStore`: a
+//! `/readyz` and storage faults (docs/cluster.md §5, §6), with the faults made to happen on a `FaultyStore`: a
 //! failed commit, an engine that cannot be rebuilt, a hung commit. Each answers 503 with its reason, and
 //! the node recovers without a restart once the store works again.
 use std::{sync::Arc, time::Duration};

@@ -1,4 +1,4 @@
-//! API.md §13 conformance vectors 1–10 over HTTP.
+//! docs/conformance.md §13 conformance vectors 1–10 over HTTP.
 use std::collections::BTreeMap;
 
 use serde_json::json;
