@@ -77,6 +77,34 @@ impl Checker {
         }
     }
 
+    /// The `messages` array of a batch body (`{"messages":[…]}`, 1..=`max_batch_size` items). `None` when
+    /// nothing further can be checked; an empty array is recorded as a violation and returned, so the
+    /// caller's `finish` reports it.
+    fn batch_items<'a>(&mut self, v: &'a Value, limits: &HttpLimits) -> Option<&'a [Value]> {
+        let list = self
+            .object(v, "body", &["messages"], &["messages"])?
+            .get("messages")?;
+        let Some(items) = list.as_array() else {
+            self.push("body.messages".into(), "expected array", Some(list));
+            return None;
+        };
+        if items.is_empty() {
+            self.push(
+                "body.messages".into(),
+                "expected array length >= 1",
+                Some(list),
+            );
+        } else if items.len() > limits.max_batch_size {
+            self.push(
+                "body.messages".into(),
+                format!("expected array length <= {}", limits.max_batch_size),
+                None,
+            );
+            return None;
+        }
+        Some(items)
+    }
+
     /// `v` as an object with only `allowed` keys and every `required` one.
     fn object<'a>(
         &mut self,
@@ -372,30 +400,9 @@ pub(crate) fn enqueue(v: &Value, limits: &HttpLimits) -> Result<MessageInput, Ap
 /// `POST …/batch/enqueue`: `{"messages":[…]}` with 1..=`max_batch_size` items.
 pub(crate) fn batch_enqueue(v: &Value, limits: &HttpLimits) -> Result<Vec<MessageInput>, ApiError> {
     let mut c = Checker::default();
-    let Some(obj) = c.object(v, "body", &["messages"], &["messages"]) else {
+    let Some(items) = c.batch_items(v, limits) else {
         return Err(ApiError::invalid(c.violations));
     };
-    let Some(list) = obj.get("messages") else {
-        return Err(ApiError::invalid(c.violations));
-    };
-    let Some(items) = list.as_array() else {
-        c.push("body.messages".into(), "expected array", Some(list));
-        return Err(ApiError::invalid(c.violations));
-    };
-    if items.is_empty() {
-        c.push(
-            "body.messages".into(),
-            "expected array length >= 1",
-            Some(list),
-        );
-    } else if items.len() > limits.max_batch_size {
-        c.push(
-            "body.messages".into(),
-            format!("expected array length <= {}", limits.max_batch_size),
-            None,
-        );
-        return Err(ApiError::invalid(c.violations));
-    }
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if let Some(m) = c.message(item, &format!("body.messages[{i}]"), limits) {
@@ -412,30 +419,9 @@ pub(crate) fn batch_ack(
     limits: &HttpLimits,
 ) -> Result<Vec<(MessageId, Option<Receipt>)>, ApiError> {
     let mut c = Checker::default();
-    let Some(obj) = c.object(v, "body", &["messages"], &["messages"]) else {
+    let Some(items) = c.batch_items(v, limits) else {
         return Err(ApiError::invalid(c.violations));
     };
-    let Some(list) = obj.get("messages") else {
-        return Err(ApiError::invalid(c.violations));
-    };
-    let Some(items) = list.as_array() else {
-        c.push("body.messages".into(), "expected array", Some(list));
-        return Err(ApiError::invalid(c.violations));
-    };
-    if items.is_empty() {
-        c.push(
-            "body.messages".into(),
-            "expected array length >= 1",
-            Some(list),
-        );
-    } else if items.len() > limits.max_batch_size {
-        c.push(
-            "body.messages".into(),
-            format!("expected array length <= {}", limits.max_batch_size),
-            None,
-        );
-        return Err(ApiError::invalid(c.violations));
-    }
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if let Some(acked) = c.ack_item(item, &format!("body.messages[{i}]")) {
