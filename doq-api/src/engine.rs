@@ -27,7 +27,7 @@ pub use records::{Counters, GroupRecord, IndexSource, Mutations, QueueRecord};
 use self::{
     digest::Fnv,
     prng::Prng,
-    queue_state::{Entry, QueueState},
+    queue_state::{Entry, QueueState, ReadyIndex},
     rates::Op,
     round_robin::RoundRobin,
 };
@@ -106,6 +106,54 @@ pub struct Engine {
     backup: BackupState,
 }
 
+/// What `Engine::rebuild` gathers of one queue before moving it into the indexes in bulk: sorted
+/// B-tree maps built in one go have full nodes (half the memory of ascending inserts), and headers
+/// come from the store one page at a time, so only a chunk is ever held twice.
+struct Rebuilt {
+    /// The next messages, ascending by id (the store's order).
+    messages: Vec<(MessageId, Entry)>,
+    /// Their ready keys (delayed queues; the fair indexes take keys one by one).
+    ready: BTreeSet<(Priority, MessageId)>,
+    /// One `Group` per distinct name, so a million messages of one group share one allocation.
+    groups: HashMap<Group, ()>,
+}
+
+impl Rebuilt {
+    /// Messages per bulk move: large enough to amortize `BTreeMap::append`'s merge, small enough
+    /// that the chunk is a few MB.
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(default_group: Group) -> Self {
+        let mut groups = HashMap::new();
+        groups.insert(default_group, ());
+        Self {
+            messages: Vec::with_capacity(Self::CHUNK),
+            ready: BTreeSet::new(),
+            groups,
+        }
+    }
+
+    /// The shared `Group` equal to `g`.
+    fn intern(&mut self, g: Group) -> Group {
+        match self.groups.get_key_value(&g) {
+            Some((shared, ())) => shared.clone(),
+            None => {
+                self.groups.insert(g.clone(), ());
+                g
+            }
+        }
+    }
+
+    /// Moves the gathered chunk into `q`'s indexes.
+    fn flush(&mut self, q: &mut QueueState) {
+        let mut chunk: BTreeMap<MessageId, Entry> = self.messages.drain(..).collect();
+        q.messages.append(&mut chunk);
+        if let ReadyIndex::Delayed(d) = &mut q.ready {
+            d.append(&mut self.ready);
+        }
+    }
+}
+
 impl Engine {
     /// An engine with no queues.
     pub fn new() -> Self {
@@ -135,25 +183,30 @@ impl Engine {
                 _ => None,
             };
             let mut q = QueueState::new(record, tree);
-            let mut headers = Vec::new();
-            src.headers(q.record.id, &mut |h| headers.push(h))?;
-            for h in headers {
-                let entry = Entry {
-                    group: h.group.clone(),
-                    priority: h.priority,
-                    deliveries: h.deliveries,
-                    lease: h.lease,
-                    version: h.version,
-                };
+            let qid = q.record.id;
+            let mut rebuilt = Rebuilt::new(q.default_group.clone());
+            src.headers(qid, &mut |h| {
+                let group = rebuilt.intern(h.group);
                 match h.lease {
                     Some(lease) => {
-                        q.add_lease(h.id, &h.group, lease.deadline);
-                        engine.leases.insert((lease.deadline, q.record.id, h.id));
+                        q.add_lease(h.id, &group, lease.deadline);
+                        engine.leases.insert((lease.deadline, qid, h.id));
                     }
-                    None => q.insert_ready(&h.group, (h.priority, h.id)),
+                    None => match &mut q.ready {
+                        ReadyIndex::Delayed(_) => {
+                            rebuilt.ready.insert((h.priority, h.id));
+                        }
+                        _ => q.insert_ready(&group, (h.priority, h.id)),
+                    },
                 }
-                q.messages.insert(h.id, entry);
-            }
+                let mut entry = Entry::new(group, h.priority, h.deliveries, h.version);
+                entry.set_lease(h.lease);
+                rebuilt.messages.push((h.id, entry));
+                if rebuilt.messages.len() >= Rebuilt::CHUNK {
+                    rebuilt.flush(&mut q);
+                }
+            })?;
+            rebuilt.flush(&mut q);
             // Rebuilding must not leave pending tree changes: the tree already matches the store.
             if let queue_state::ReadyIndex::RoundRobin(t) = &mut q.ready {
                 t.drain_changes(q.record.id);
@@ -381,7 +434,7 @@ impl Engine {
             let Some(e) = q.messages.get_mut(&id) else {
                 continue;
             };
-            e.lease = None;
+            e.set_lease(None);
             let (group, priority) = (e.group.clone(), e.priority);
             let header = e.header(qid, id);
             q.remove_lease(id, &group, deadline);
@@ -581,11 +634,9 @@ impl Engine {
         for (deadline, mid) in &q.leases {
             self.leases.remove(&(*deadline, id, *mid));
         }
-        // Sorted, so the staged tombstones do not depend on hash order.
-        let mut ids: Vec<MessageId> = q.messages.keys().copied().collect();
-        ids.sort_unstable();
-        for mid in ids {
-            Self::tombstone(m, index, now, &q.record, Some(mid));
+        // In id order, so the staged tombstones are the same on every replica.
+        for mid in q.messages.keys() {
+            Self::tombstone(m, index, now, &q.record, Some(*mid));
         }
         q.clear();
         m.delete_messages(id);
@@ -631,26 +682,18 @@ impl Engine {
             let group = q.stored_group(&item.group);
             let entry = match q.messages.get(&id).cloned() {
                 // Last write wins for content, priority and metadata; state, group and deliveries stay.
-                Some(old) => {
-                    if old.lease.is_none() {
+                Some(mut old) => {
+                    if old.lease().is_none() {
                         q.remove_ready(&old.group, (old.priority, id));
                         q.insert_ready(&old.group, (item.priority, id));
                     }
-                    Entry {
-                        priority: item.priority,
-                        version: index,
-                        ..old
-                    }
+                    old.priority = item.priority;
+                    old.version = index;
+                    old
                 }
                 None => {
                     q.insert_ready(&group, (item.priority, id));
-                    Entry {
-                        group,
-                        priority: item.priority,
-                        deliveries: 0,
-                        lease: None,
-                        version: index,
-                    }
+                    Entry::new(group, item.priority, 0, index)
                 }
             };
             let header = entry.header(q.record.id, id);
@@ -727,10 +770,10 @@ impl Engine {
                 Self::tombstone(m, index, now, &q.record, Some(id));
             } else {
                 let deadline = now.plus_secs(q.record.settings.ack_timeout);
-                entry.lease = Some(Lease {
+                entry.set_lease(Some(Lease {
                     deadline,
                     version: index,
-                });
+                }));
                 let header = entry.header(q.record.id, id);
                 q.add_lease(id, &group, deadline);
                 self.leases.insert((deadline, q.record.id, id));
@@ -792,13 +835,7 @@ impl Engine {
             meta.insert("x-doq-delivery-count".into(), deliveries.to_string());
             meta.insert("x-doq-dead-lettered-at".into(), now.as_secs().to_string());
             let stored = t.stored_group(&group);
-            let entry = Entry {
-                group: stored.clone(),
-                priority,
-                deliveries: 0,
-                lease: None,
-                version: index,
-            };
+            let entry = Entry::new(stored.clone(), priority, 0, index);
             t.insert_ready(&stored, (priority, id));
             m.put_message(&entry.header(t.record.id, id), &body);
             t.messages.insert(id, entry);
@@ -818,7 +855,7 @@ impl Engine {
             queue: name.to_string(),
         };
         let entry = q.messages.get_mut(&id).ok_or_else(not_held)?;
-        let lease = entry.lease.ok_or_else(not_held)?;
+        let lease = entry.lease().ok_or_else(not_held)?;
         if let Some(r) = receipt {
             if r.lease != lease.version {
                 return Err(Error::StaleReceipt {
@@ -882,7 +919,7 @@ impl Engine {
         if priority.0 != 0 {
             entry.priority = priority;
         }
-        entry.lease = None;
+        entry.set_lease(None);
         entry.version = index;
         let (group, new_priority) = (entry.group.clone(), entry.priority);
         let header = entry.header(qid, id);
@@ -916,10 +953,10 @@ impl Engine {
         let timeout = q.record.settings.ack_timeout;
         let (entry, lease) = Self::leased(q, name, id, receipt)?;
         let deadline = now.plus_secs(timeout);
-        entry.lease = Some(Lease {
+        entry.set_lease(Some(Lease {
             deadline,
             version: lease.version,
-        });
+        }));
         let group = entry.group.clone();
         let header = entry.header(qid, id);
         q.remove_lease(id, &group, lease.deadline);
@@ -947,7 +984,7 @@ impl Engine {
                 queue: name.to_string(),
             });
         };
-        let (old, leased, group) = (entry.priority, entry.lease.is_some(), entry.group.clone());
+        let (old, leased, group) = (entry.priority, entry.lease().is_some(), entry.group.clone());
         entry.priority = priority;
         entry.version = index;
         let header = entry.header(q.record.id, id);
@@ -977,7 +1014,7 @@ impl Engine {
                 queue: name.to_string(),
             });
         };
-        match entry.lease {
+        match entry.lease() {
             Some(lease) => {
                 q.remove_lease(id, &entry.group, lease.deadline);
                 self.leases.remove(&(lease.deadline, q.record.id, id));
