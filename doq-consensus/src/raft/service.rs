@@ -81,7 +81,8 @@ impl Cluster for ClusterService {
         self.open(req)?;
         let answer = self
             .inner
-            .read_index_local()
+            .local_reads
+            .join()
             .await
             .map_err(|e| e.to_string());
         reply(&answer)

@@ -46,6 +46,18 @@ impl openraft::testing::StoreBuilder<TypeConfig, LogAdapter, StateMachine, TempD
 }
 
 #[test]
+fn a_follower_stands_between_t_and_one_and_a_half_t_after_the_last_heartbeat() {
+    // openraft waits a lease of `max`, then its own timeout in [min, max).
+    for (t, heartbeat) in [(1000, 200), (500, 50), (300, 200), (10_000, 200)] {
+        let (min, max) = election_timeouts(t, heartbeat);
+        assert!(min > heartbeat && max > min, "{t} {heartbeat}: {min} {max}");
+        assert!(max + min >= t, "stands before t: {t} {heartbeat}: {min} {max}");
+    }
+    assert_eq!(election_timeouts(1000, 200), (250, 750));
+    assert_eq!(election_timeouts(500, 50), (125, 375));
+}
+
+#[test]
 fn openraft_storage_suite_passes_on_redb() {
     openraft::testing::Suite::test_all(SuiteBuilder).unwrap();
 }
