@@ -27,7 +27,14 @@ const WRITERS: usize = 4;
 /// How long the cluster may take to elect a leader or to catch a node up.
 const CONVERGE: Duration = Duration::from_secs(30);
 
-fn args(name: &str, backend: &str, http: u16, raft: u16, data: &Path, join: Option<u16>) -> Vec<String> {
+fn args(
+    name: &str,
+    backend: &str,
+    http: u16,
+    raft: u16,
+    data: &Path,
+    join: Option<u16>,
+) -> Vec<String> {
     let mut a: Vec<String> = [
         "--http.host",
         "127.0.0.1",
@@ -88,7 +95,10 @@ async fn writer(
             t[n % t.len()].clone()
         };
         let got = client
-            .post(&messages(&q), &json!({ "priority": 10, "content": content }))
+            .post(
+                &messages(&q),
+                &json!({ "priority": 10, "content": content }),
+            )
             .await;
         match got.0 {
             200 => {
@@ -132,7 +142,10 @@ async fn wait_members(c: &Client, names: &[&str]) -> Value {
         if members == want && leader_ok {
             return s;
         }
-        assert!(Instant::now() < deadline, "members never became {want:?}: {s}");
+        assert!(
+            Instant::now() < deadline,
+            "members never became {want:?}: {s}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -147,7 +160,11 @@ async fn progress(ledger: &Mutex<Ledger>, more: usize) {
     let goal = acked(ledger) + more;
     let deadline = Instant::now() + CONVERGE;
     while acked(ledger) < goal {
-        assert!(Instant::now() < deadline, "the load stalled at {}", acked(ledger));
+        assert!(
+            Instant::now() < deadline,
+            "the load stalled at {}",
+            acked(ledger)
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -159,14 +176,24 @@ async fn a_live_cluster_moves_from_redb_to_rocksdb_without_losing_writes() {
     let data = tmp.path().join("data");
     let ports: Vec<(u16, u16)> = (0..6).map(|_| (free_port(), free_port())).collect();
     let client = |i: usize| {
-        Client::with_timeout(format!("http://127.0.0.1:{}", ports[i].0), Duration::from_secs(8))
+        Client::with_timeout(
+            format!("http://127.0.0.1:{}", ports[i].0),
+            Duration::from_secs(8),
+        )
     };
 
     info!("--- three nodes on redb");
     let mut old: Vec<Doq> = Vec::new();
     for i in 0..3 {
         let join = (i > 0).then_some(ports[0].0);
-        let a = args(&format!("old-{i}"), "redb", ports[i].0, ports[i].1, &data, join);
+        let a = args(
+            &format!("old-{i}"),
+            "redb",
+            ports[i].0,
+            ports[i].1,
+            &data,
+            join,
+        );
         old.push(Doq::spawn(&a, ports[i].0, tmp.path()).await);
     }
     wait_members(&client(0), &["old-0", "old-1", "old-2"]).await;
@@ -194,7 +221,14 @@ async fn a_live_cluster_moves_from_redb_to_rocksdb_without_losing_writes() {
     info!("--- three nodes on rocksdb join: each a learner first, promoted once caught up");
     let mut new: Vec<Doq> = Vec::new();
     for i in 3..6 {
-        let a = args(&format!("new-{}", i - 3), "rocksdb", ports[i].0, ports[i].1, &data, Some(ports[0].0));
+        let a = args(
+            &format!("new-{}", i - 3),
+            "rocksdb",
+            ports[i].0,
+            ports[i].1,
+            &data,
+            Some(ports[0].0),
+        );
         new.push(Doq::spawn(&a, ports[i].0, tmp.path()).await);
         progress(&ledger, 20).await;
     }
@@ -245,7 +279,10 @@ async fn a_live_cluster_moves_from_redb_to_rocksdb_without_losing_writes() {
         }
         let body = check_status(&got, 200);
         let (id, content) = (id_field(&body, "id"), str_field(&body, "content"));
-        assert!(seen.insert(id.clone(), content).is_none(), "id {id} dequeued twice");
+        assert!(
+            seen.insert(id.clone(), content).is_none(),
+            "id {id} dequeued twice"
+        );
     }
     let lost: Vec<_> = ledger
         .acked

@@ -3,7 +3,7 @@
 //! batches many writes into one log entry), `forwarder` (a follower batches writes to the leader),
 //! `log_store` (the Raft log on the node's `LogStore`), `state_machine` (the `Applier` with the Raft log
 //! id in its applied marker), `gate` (orders log writes and applies outside the engine lock),
-//! `rounds` (concurrent read barriers share one quorum round), `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
+//! `rounds` (concurrent read barriers share one quorum round), `timing` (per-stage debug timings), `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
 //! (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
 pub(crate) mod codec;
@@ -18,6 +18,7 @@ mod snapshot;
 mod state_machine;
 #[cfg(test)]
 mod tests;
+mod timing;
 mod types;
 mod wire;
 

@@ -34,7 +34,9 @@ impl Rounds {
                     waiting.push(w);
                 }
                 // Everyone in `waiting` asked before this round starts.
+                let began = std::time::Instant::now();
                 let answer = round().await;
+                super::timing::READ_ROUND.record(waiting.len(), began.elapsed());
                 for w in waiting {
                     // A caller that gave up (timed out) no longer listens.
                     let _ = w.send(answer.clone());
