@@ -13,6 +13,7 @@ use std::{
 };
 
 use doq_api::{ManualClock, Timestamp};
+use doq_consensus::Role;
 use doq_server::{
     config::Config,
     server::{self, Deps, Listeners, Node},
@@ -39,6 +40,10 @@ pub enum Backend {
     RocksDb,
     /// `storage.backend = sled`.
     Sled,
+    /// A cluster whose replicas run on different backends: node 0 on redb, node 1 on rocksdb, node 2
+    /// on sled (replication carries commands and snapshots, never a backend's bytes). Single-node rows
+    /// use redb.
+    Mixed,
 }
 
 impl Backend {
@@ -49,6 +54,15 @@ impl Backend {
             Self::Redb => "redb",
             Self::RocksDb => "rocksdb",
             Self::Sled => "sled",
+            Self::Mixed => "mixed",
+        }
+    }
+
+    /// The backend node `i` of a row runs on.
+    pub fn of_node(self, i: usize) -> Backend {
+        match self {
+            Self::Mixed => [Self::Redb, Self::RocksDb, Self::Sled][i % 3],
+            other => other,
         }
     }
 
@@ -59,7 +73,7 @@ impl Backend {
                 durable: false,
                 voters: 1,
             },
-            Self::Redb | Self::RocksDb | Self::Sled => Caps {
+            Self::Redb | Self::RocksDb | Self::Sled | Self::Mixed => Caps {
                 durable: true,
                 voters: 1,
             },
@@ -113,6 +127,8 @@ pub struct Harness {
     client: Client,
     /// Empty only while [`Harness::restart`] swaps nodes.
     nodes: Mutex<Vec<Node>>,
+    /// Which of `nodes` the client talks to: a follower in a three-node row.
+    client_node: Mutex<usize>,
     /// Kept last so the directory outlives the node.
     _dir: TempDir,
 }
@@ -140,7 +156,7 @@ impl Harness {
             .tempdir()
             .expect("create a temporary data directory");
         let mut config = Config::default();
-        config.storage.backend = backend.name().into();
+        config.storage.backend = backend.of_node(0).name().into();
         config.storage.data_dir = dir.path().to_path_buf();
         config.storage.sync = "always".into();
         // A few MiB: rows run in parallel on a 2-core CI box (ARCHITECTURE.md, "CI budget").
@@ -163,6 +179,7 @@ impl Harness {
                 for i in 0..mode.nodes() {
                     let mut c = config.clone();
                     c.cluster.node_id = format!("node-{i}");
+                    c.storage.backend = backend.of_node(i).name().into();
                     // Port 0 now; the port the OS picks is kept for restarts, since members
                     // remember each other's Raft addresses.
                     c.raft.address = "127.0.0.1:0".into();
@@ -174,7 +191,9 @@ impl Harness {
         let nodes = boot_all(&mut configs, &clock)
             .await
             .expect("start the nodes under test");
-        let client_node = client_index(mode);
+        let client_node = client_index(mode, &nodes)
+            .await
+            .unwrap_or_else(|e| fail(format!("pick the client's node: {e:#}")));
         let client = Client::new(format!("http://{}", nodes[client_node].http_addr));
         info!(backend = backend.name(), ?mode, addr = %nodes[client_node].http_addr, "harness started");
         Self {
@@ -184,6 +203,7 @@ impl Harness {
             configs: Mutex::new(configs),
             client,
             nodes: Mutex::new(nodes),
+            client_node: Mutex::new(client_node),
             _dir: dir,
         }
     }
@@ -256,7 +276,11 @@ impl Harness {
                 .collect();
             let caught_up = applied.iter().all(|a| *a == applied[0]);
             if caught_up && digests.iter().all(|d| *d == digests[0]) {
-                return digests[client_index(self.mode).min(digests.len() - 1)];
+                let client = *self
+                    .client_node
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                return digests[client.min(digests.len() - 1)];
             }
             if tokio::time::Instant::now() > deadline {
                 fail(format!(
@@ -279,15 +303,26 @@ impl Harness {
         let nodes = boot_all(&mut configs, &self.clock)
             .await
             .unwrap_or_else(|e| fail(format!("restart the nodes: {e:#}")));
-        let client_node = client_index(self.mode);
+        let client_node = client_index(self.mode, &nodes)
+            .await
+            .unwrap_or_else(|e| fail(format!("pick the client's node: {e:#}")));
         self.client
             .set_base(format!("http://{}", nodes[client_node].http_addr));
+        *self
+            .client_node
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = client_node;
         *self.configs.lock().unwrap_or_else(PoisonError::into_inner) = configs;
         *self.nodes.lock().unwrap_or_else(PoisonError::into_inner) = nodes;
     }
 
-    /// Stops the nodes gracefully; fails the test if a shutdown reports an error.
+    /// Stops the nodes gracefully; fails the test if a shutdown reports an error. In a cluster it first
+    /// requires every replica to reach the same state ([`Harness::digest`]), so every case checks
+    /// replication, not only the ones that ask for a digest.
     pub async fn stop(self) {
+        if self.mode.nodes() > 1 {
+            self.digest().await;
+        }
         self.stop_nodes().await;
     }
 
@@ -305,11 +340,30 @@ impl Harness {
     }
 }
 
-/// The node the client talks to: a follower in a three-node row.
-fn client_index(mode: Mode) -> usize {
-    match mode {
-        Mode::Raft3 => 1,
-        _ => 0,
+/// The node the client talks to: in a three-node row a follower (node 1 unless it leads), so every
+/// write is forwarded and every confirming read goes through ReadIndex; the row fails if none is one.
+async fn client_index(mode: Mode, nodes: &[Node]) -> anyhow::Result<usize> {
+    if mode != Mode::Raft3 {
+        return Ok(0);
+    }
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    loop {
+        let status: Vec<_> = nodes.iter().map(|n| n.consensus.status()).collect();
+        let leader = status.iter().position(|s| s.role == Role::Leader);
+        // A follower that knows the leader, and the leader agrees it leads.
+        let follower = [1, 2, 0].into_iter().find(|&i| {
+            status.get(i).is_some_and(|s| {
+                s.role == Role::Follower
+                    && leader.is_some_and(|l| s.leader_id.as_ref() == Some(&status[l].node_id))
+            })
+        });
+        if let Some(i) = follower {
+            return Ok(i);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("no follower that knows the leader within {CONVERGE:?}: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

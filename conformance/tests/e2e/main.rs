@@ -16,6 +16,7 @@ mod cluster;
 mod crash;
 mod enospc;
 mod grpc;
+mod migration;
 mod quickstart;
 mod signals;
 

@@ -49,4 +49,5 @@ matrix! {
     redb_raft3 => (Backend::Redb, Mode::Raft3),
     rocksdb_raft3 => (Backend::RocksDb, Mode::Raft3),
     sled_raft3 => (Backend::Sled, Mode::Raft3),
+    mixed_raft3 => (Backend::Mixed, Mode::Raft3),
 }

@@ -99,7 +99,9 @@ async fn run(peers: Arc<Peers>, ttl: Duration, mut rx: mpsc::Receiver<Pending>) 
         tokio::spawn(async move {
             let (commands, replies): (Vec<Command>, Vec<_>) =
                 batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+            let began = std::time::Instant::now();
             let outcomes = peer.forward(&commands, ttl).await;
+            super::timing::FORWARD.record(commands.len(), began.elapsed());
             drop(slot);
             match outcomes {
                 Ok(outcomes) => {

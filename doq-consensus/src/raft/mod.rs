@@ -3,7 +3,7 @@
 //! batches many writes into one log entry), `forwarder` (a follower batches writes to the leader),
 //! `log_store` (the Raft log on the node's `LogStore`), `state_machine` (the `Applier` with the Raft log
 //! id in its applied marker), `gate` (orders log writes and applies outside the engine lock),
-//! `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
+//! `rounds` (concurrent read barriers share one quorum round), `timing` (per-stage debug timings), `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
 //! (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
 pub(crate) mod codec;
@@ -12,11 +12,13 @@ mod gate;
 mod log_store;
 mod network;
 mod proposer;
+mod rounds;
 mod service;
 mod snapshot;
 mod state_machine;
 #[cfg(test)]
 mod tests;
+mod timing;
 mod types;
 mod wire;
 
@@ -41,6 +43,7 @@ use self::{
     log_store::LogAdapter,
     network::{MembershipChange, NetworkFactory, Peer, Peers},
     proposer::Proposer,
+    rounds::Rounds,
     state_machine::{Marker, StateMachine},
     types::{node_id, DoqNode, TypeConfig},
 };
@@ -66,7 +69,8 @@ pub struct RaftOptions {
     pub advertise_addr: String,
     /// `raft.heartbeat_interval_ms`.
     pub heartbeat_ms: u64,
-    /// `raft.election_timeout_ms`: timeouts are drawn from [t, 2t).
+    /// `raft.election_timeout_ms` = t: a follower stands for election between t and 1.5t after the last
+    /// message from its leader (see `election_timeouts`).
     pub election_timeout_ms: u64,
     /// `raft.apply_timeout`: how long a write waits for its commit.
     pub apply_timeout: Duration,
@@ -100,6 +104,22 @@ impl Default for RaftOptions {
     }
 }
 
+/// openraft's `(election_timeout_min, election_timeout_max)` for `raft.election_timeout_ms = t`.
+///
+/// openraft 0.9 lets a follower that has a leader stand only after a leader lease of
+/// `election_timeout_max` *plus* its own timeout drawn from `[min, max)`. Passing `[t, 2t)` straight
+/// through made a follower wait 3t–4t after the last heartbeat (3.1–3.9 s of failover with the
+/// defaults). With `[t/4, 3t/4)` it stands between `t` and `1.5t` after the last heartbeat: never sooner
+/// than `t`, the silence the setting names, so a loaded machine that delays a few heartbeats (5 at the
+/// default 200 ms) still elects no one. The lease of `3t/4` keeps its purpose: a node that heard from a
+/// leader that recently refuses a disruptive candidate. Both bounds stay above the heartbeat interval,
+/// as openraft requires.
+fn election_timeouts(t: u64, heartbeat: u64) -> (u64, u64) {
+    let min = (t / 4).max(heartbeat.saturating_add(1));
+    let max = (t.saturating_mul(3) / 4).max(min.saturating_add(1));
+    (min, max)
+}
+
 /// What the node and its cluster service share.
 pub(crate) struct Inner {
     raft: Raft<TypeConfig>,
@@ -112,6 +132,11 @@ pub(crate) struct Inner {
     proposer: Proposer,
     /// Batches this node's writes to the leader when it follows.
     forwarder: Forwarder,
+    /// Read barriers of this node: concurrent ones share one round (to the leader, or local).
+    reads: Rounds,
+    /// Leadership confirmations of this node as the leader, for its own reads and its followers'
+    /// `ReadIndex` calls: concurrent ones share one heartbeat round.
+    local_reads: Rounds,
 }
 
 impl std::fmt::Debug for Inner {
@@ -146,11 +171,13 @@ impl RaftNode {
     pub async fn open(stores: Stores, clock: Arc<dyn Clock>, options: RaftOptions) -> Result<Self> {
         let (view, log, sm) = recover(stores, clock, options.flush_log).await?;
         let peers = Arc::new(Peers::new(options.secret.clone(), options.tls.clone()));
+        let (election_min, election_max) =
+            election_timeouts(options.election_timeout_ms, options.heartbeat_ms);
         let config = Config {
             cluster_name: "doq".into(),
             heartbeat_interval: options.heartbeat_ms,
-            election_timeout_min: options.election_timeout_ms,
-            election_timeout_max: options.election_timeout_ms.saturating_mul(2),
+            election_timeout_min: election_min,
+            election_timeout_max: election_max,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_threshold.max(1)),
             max_in_snapshot_log_to_keep: options.snapshot_threshold.min(1000),
             ..Config::default()
@@ -170,8 +197,29 @@ impl RaftNode {
         .map_err(|e| Error::Internal(format!("start raft: {e}")))?;
         let proposer = Proposer::start(raft.clone(), view.clone());
         let forwarder = Forwarder::start(peers.clone(), options.apply_timeout);
-        Ok(Self {
-            inner: Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me: &std::sync::Weak<Inner>| {
+            // The rounds' tasks hold the node weakly: they end with it.
+            let local = me.clone();
+            let local_reads = Rounds::start(move || {
+                let inner = local.upgrade();
+                async move {
+                    match inner {
+                        Some(inner) => inner.read_index_local().await,
+                        None => Err(unavailable("raft stopped")),
+                    }
+                }
+            });
+            let node = me.clone();
+            let reads = Rounds::start(move || {
+                let inner = node.upgrade();
+                async move {
+                    match inner {
+                        Some(inner) => inner.read_index().await,
+                        None => Err(unavailable("raft stopped")),
+                    }
+                }
+            });
+            Inner {
                 raft,
                 id,
                 options,
@@ -179,8 +227,11 @@ impl RaftNode {
                 peers,
                 proposer,
                 forwarder,
-            }),
-        })
+                reads,
+                local_reads,
+            }
+        });
+        Ok(Self { inner })
     }
 
     /// The tonic service to serve on `raft.address`. With `cluster.secret` set, every call must carry a
@@ -408,16 +459,22 @@ impl Inner {
         }
     }
 
-    async fn read_barrier(&self) -> Result<()> {
+    /// One read-index round as this node sees it: a shared leadership confirmation when it leads,
+    /// else one `ReadIndex` call to the leader.
+    async fn read_index(&self) -> Result<Option<u64>> {
         let (leader, node) = self.leader().await?;
         if leader == self.id {
-            return self.read_index_local().await.map(|_| ());
+            return self.local_reads.join().await;
         }
-        let index = self
-            .peer(leader, &node)
+        self.peer(leader, &node)
             .read_index(self.options.apply_timeout)
-            .await?;
-        if let Some(index) = index {
+            .await
+    }
+
+    /// Waits until this node has applied everything committed before the call: joins the next shared
+    /// read-index round, then waits for the local apply to reach its index.
+    async fn read_barrier(&self) -> Result<()> {
+        if let Some(index) = self.reads.join().await? {
             self.raft
                 .wait(Some(self.options.apply_timeout))
                 .applied_index_at_least(Some(index), "read index")

@@ -117,6 +117,8 @@ async fn run(raft: Raft<TypeConfig>, view: StateView, mut rx: mpsc::Receiver<Pen
             replies.push(p.reply);
         }
         // Submitted here, in order; only the wait for the answer runs concurrently.
+        let began = std::time::Instant::now();
+        let commands = stamped.len();
         let submitted = raft.client_write_ff(Request(stamped)).await;
         tokio::spawn(async move {
             let outcomes = match submitted {
@@ -133,6 +135,7 @@ async fn run(raft: Raft<TypeConfig>, view: StateView, mut rx: mpsc::Receiver<Pen
                 },
             };
             drop(slot);
+            super::timing::ROUND.record(commands, began.elapsed());
             hand_out(replies, outcomes);
         });
     }

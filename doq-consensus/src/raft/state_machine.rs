@@ -142,6 +142,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let applier = self.applier.clone();
         let gate = self.gate.clone();
         let data = marker.encode();
+        let began = std::time::Instant::now();
+        let slots = run.len();
         let replies = tokio::task::spawn_blocking(move || {
             // Wait for the log's writes (and their fsync) before taking the engine's write lock, so
             // readers never queue behind a disk flush (see `Gate`).
@@ -163,6 +165,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // A failed commit stops this node's Raft: it must not apply later entries over a gap. A restart
         // replays the log from the store's applied marker.
         .map_err(|e| sm_error(&e))?;
+        super::timing::APPLY.record(slots, began.elapsed());
         self.state().marker = marker;
         let mut replies = replies.into_iter();
         // A command's slot holds its reply; an entry without commands answers nothing.
