@@ -15,6 +15,7 @@ mod view;
 
 pub use clock::SystemClock;
 pub use consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role};
+pub use health::{readiness, MAX_APPLY_LAG};
 pub use raft::{ClusterService, RaftNode, RaftOptions};
 pub use secret::ClusterSecret;
 pub use single::{SingleNode, SingleOptions};

@@ -587,6 +587,10 @@ impl Writer {
             }
             Error::RestoreInProgress => self.u8(14),
             Error::SinceTooOld => self.u8(15),
+            Error::OutcomeUnknown(why) => {
+                self.u8(16);
+                self.str(why);
+            }
             // `Error` is non_exhaustive: a variant added later crosses the hop as its text.
             other => {
                 self.u8(12);
@@ -1005,6 +1009,7 @@ impl<'a> Reader<'a> {
             13 => Error::BackupInvalid(self.str()?),
             14 => Error::RestoreInProgress,
             15 => Error::SinceTooOld,
+            16 => Error::OutcomeUnknown(self.str()?),
             t => return Err(bad(&format!("error tag {t}"))),
         })
     }
@@ -1223,6 +1228,9 @@ mod tests {
             Err(Error::BackupInvalid("gap".into())),
             Err(Error::RestoreInProgress),
             Err(Error::SinceTooOld),
+            // Kept apart from `Unavailable` across the hop: the follower retries only "not sent".
+            Err(Error::OutcomeUnknown("no answer".into())),
+            Err(Error::Unavailable("not the leader".into())),
             Err(Error::QueueEmpty("q".into())),
             Err(Error::invalid("body.priority", "expected number", "x")),
             Err(Error::storage("redb", "commit")),

@@ -33,7 +33,7 @@ use openraft::{
     ChangeMembers, Config, Raft, ServerState, SnapshotPolicy,
 };
 use tonic::service::interceptor::InterceptedService;
-use tracing::info;
+use tracing::{debug, info};
 
 pub use service::ClusterService;
 
@@ -56,6 +56,11 @@ use crate::{
 
 /// The pause before a leader retries a ReadIndex round that did not reach a quorum.
 const READ_RETRY: Duration = Duration::from_millis(20);
+
+/// The first and the longest pause before a write the leader did not take is sent again (unless
+/// another leader becomes known sooner).
+const RETRY_MIN: Duration = Duration::from_millis(25);
+const RETRY_MAX: Duration = Duration::from_millis(400);
 
 /// How long a join may take: the new node must catch up before it is promoted.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -160,9 +165,13 @@ fn unavailable(what: impl std::fmt::Display) -> Error {
 }
 
 fn timed_out() -> Error {
-    Error::Unavailable(
+    Error::OutcomeUnknown(
         "commit not confirmed within timeout; the write may have been applied".into(),
     )
+}
+
+fn read_timed_out() -> Error {
+    Error::Unavailable("no leader available: read not confirmed within timeout".into())
 }
 
 impl RaftNode {
@@ -396,9 +405,14 @@ impl Inner {
     /// The leader, waiting for one to be elected until `apply_timeout`. A leader that is no longer in the
     /// membership (it just removed itself and steps down) does not count.
     async fn leader(&self) -> Result<(u64, DoqNode)> {
+        self.leader_within(self.options.apply_timeout).await
+    }
+
+    /// [`Inner::leader`], waiting at most `wait`.
+    async fn leader_within(&self, wait: Duration) -> Result<(u64, DoqNode)> {
         let m = self
             .raft
-            .wait(Some(self.options.apply_timeout))
+            .wait(Some(wait))
             .metrics(
                 |m| {
                     m.current_leader
@@ -431,12 +445,45 @@ impl Inner {
         self.proposer.propose(command).await
     }
 
+    /// Commits `command` through the leader within `apply_timeout`. An attempt that was not acted on
+    /// (`Unavailable`: the leader was unreachable, or had lost the leadership before appending) is sent
+    /// again, to the new leader once one is known; an attempt whose outcome is unknown is never repeated
+    /// here (docs/errors.md §6 `outcome_unknown`).
     async fn propose(&self, command: Command) -> Result<Reply> {
-        let (leader, node) = self.leader().await?;
-        if leader == self.id {
-            self.propose_local(command).await
-        } else {
-            self.forwarder.forward(leader, node, command).await
+        let deadline = tokio::time::Instant::now() + self.options.apply_timeout;
+        let mut pause = RETRY_MIN;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let (leader, node) = self.leader_within(left).await?;
+            let attempt = async {
+                if leader == self.id {
+                    self.propose_local(command.clone()).await
+                } else {
+                    self.forwarder.forward(leader, node, command.clone()).await
+                }
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let outcome = tokio::time::timeout(left, attempt)
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+            let Err(Error::Unavailable(why)) = outcome else {
+                return outcome;
+            };
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(Error::Unavailable(why));
+            }
+            debug!(leader, reason = %why, "write not taken by the leader; retrying");
+            // Until another leader is known, or a short pause (the same leader may come back, or
+            // this node's view of it may be stale).
+            let _ = self
+                .raft
+                .wait(Some(pause))
+                .metrics(
+                    |m| m.current_leader.is_some_and(|l| l != leader),
+                    "another leader",
+                )
+                .await;
+            pause = (pause * 2).min(RETRY_MAX);
         }
     }
 
@@ -479,7 +526,7 @@ impl Inner {
                 .wait(Some(self.options.apply_timeout))
                 .applied_index_at_least(Some(index), "read index")
                 .await
-                .map_err(|_| timed_out())?;
+                .map_err(|_| read_timed_out())?;
         }
         Ok(())
     }
@@ -592,15 +639,14 @@ fn membership_error(e: &RaftError<u64, ClientWriteError<u64, DoqNode>>) -> Error
 #[async_trait]
 impl Consensus for RaftNode {
     async fn propose(&self, cmd: Command) -> Result<Reply> {
-        tokio::time::timeout(self.inner.options.apply_timeout, self.inner.propose(cmd))
-            .await
-            .unwrap_or_else(|_| Err(timed_out()))
+        // Bounded by `apply_timeout` inside, which tells "not sent" from "sent, no answer".
+        self.inner.propose(cmd).await
     }
 
     async fn read_barrier(&self) -> Result<()> {
         tokio::time::timeout(self.inner.options.apply_timeout, self.inner.read_barrier())
             .await
-            .unwrap_or_else(|_| Err(timed_out()))
+            .unwrap_or_else(|_| Err(read_timed_out()))
     }
 
     fn view(&self) -> StateView {

@@ -1,5 +1,10 @@
 //! Raft nodes in one process over real loopback gRPC: openraft's storage suite on our adapters, then a
 //! three-node cluster (join, forwarding, secret, failover, restart, snapshot install by a late joiner).
+// A follower whose store fails: reported, caught up once it works (no Raft stop).
+mod apply_faults;
+// Forwarding across leader changes (retry of unsent writes, unknown outcomes).
+mod forwarding;
+
 use std::{path::Path, sync::Arc, time::Duration};
 
 use doq_api::{
@@ -86,6 +91,21 @@ impl TestNode {
         clock: &ManualClock,
         snapshot_threshold: u64,
     ) -> Self {
+        Self::start_on_with(name, stores(dir, false), addr, clock, snapshot_threshold).await
+    }
+
+    /// A node over `stores` (a `FaultyStore`, say) instead of redb in a directory.
+    async fn start_on(name: &str, stores: Stores, addr: Option<&str>, clock: &ManualClock) -> Self {
+        Self::start_on_with(name, stores, addr, clock, 20).await
+    }
+
+    async fn start_on_with(
+        name: &str,
+        stores: Stores,
+        addr: Option<&str>,
+        clock: &ManualClock,
+        snapshot_threshold: u64,
+    ) -> Self {
         let listener = TcpListener::bind(addr.unwrap_or("127.0.0.1:0"))
             .await
             .unwrap();
@@ -103,7 +123,7 @@ impl TestNode {
             flush_log: true,
         };
         let node = Arc::new(
-            RaftNode::open(stores(dir, false), Arc::new(clock.clone()), options)
+            RaftNode::open(stores, Arc::new(clock.clone()), options)
                 .await
                 .unwrap(),
         );
