@@ -14,8 +14,8 @@ mod single;
 mod view;
 
 pub use clock::SystemClock;
-pub use consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role};
+pub use consensus::{ClusterStatus, Consensus, Forwarded, Member, NodeInfo, Role};
 pub use raft::{ClusterService, RaftNode, RaftOptions};
 pub use secret::ClusterSecret;
 pub use single::{SingleNode, SingleOptions};
-pub use view::{CommitStats, StateView};
+pub use view::{CommitObserver, CommitStats, StateView};

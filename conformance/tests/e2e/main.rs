@@ -16,6 +16,7 @@ mod cluster;
 mod crash;
 mod enospc;
 mod grpc;
+mod metrics;
 mod quickstart;
 mod signals;
 

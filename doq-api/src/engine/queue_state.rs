@@ -72,6 +72,10 @@ pub(crate) struct QueueState {
     pub(crate) leases: BTreeSet<(Timestamp, MessageId)>,
     pub(crate) leases_by_group: HashMap<Group, u32>,
     pub(crate) rates: Rates,
+    /// Deliveries of messages delivered before (memory only, like the rates' totals).
+    pub(crate) redelivered: u64,
+    /// Messages past `max_deliveries` delivered normally because the dead-letter queue is gone.
+    pub(crate) dead_letter_failures: u64,
 }
 
 impl QueueState {
@@ -93,6 +97,8 @@ impl QueueState {
             leases: BTreeSet::new(),
             leases_by_group: HashMap::new(),
             rates: Rates::default(),
+            redelivered: 0,
+            dead_letter_failures: 0,
         }
     }
 

@@ -20,10 +20,17 @@ mod tests;
 mod types;
 mod wire;
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeSet,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
-use doq_api::{Clock, Command, Engine, Error, Reply, Result};
+use doq_api::{Clock, Command, Engine, Error, ErrorKind, Reply, Result};
 use doq_proto::cluster::cluster_server::ClusterServer;
 use doq_storage::{Source, Stores};
 use openraft::{
@@ -46,7 +53,7 @@ use self::{
 };
 use crate::{
     applier::Applier,
-    consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role},
+    consensus::{ClusterStatus, Consensus, Forwarded, Member, NodeInfo, Role},
     secret::{CallCheck, ClusterSecret},
     view::{Shared, StateView},
 };
@@ -112,6 +119,9 @@ pub(crate) struct Inner {
     proposer: Proposer,
     /// Batches this node's writes to the leader when it follows.
     forwarder: Forwarder,
+    /// Forwarded writes answered by the leader, and those that failed (`doq_raft_forwarded_requests_total`).
+    forwarded_ok: AtomicU64,
+    forwarded_failed: AtomicU64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -179,6 +189,8 @@ impl RaftNode {
                 peers,
                 proposer,
                 forwarder,
+                forwarded_ok: AtomicU64::new(0),
+                forwarded_failed: AtomicU64::new(0),
             }),
         })
     }
@@ -385,7 +397,22 @@ impl Inner {
         if leader == self.id {
             self.propose_local(command).await
         } else {
-            self.forwarder.forward(leader, node, command).await
+            let outcome = self.forwarder.forward(leader, node, command).await;
+            // An engine verdict (queue_empty, not_found) is a reply the leader gave; only transport,
+            // consensus and storage failures count as failed forwards.
+            let failed = outcome.as_ref().is_err_and(|e| {
+                matches!(
+                    e.kind(),
+                    ErrorKind::Unavailable | ErrorKind::Storage | ErrorKind::Internal
+                )
+            });
+            let counter = if failed {
+                &self.forwarded_failed
+            } else {
+                &self.forwarded_ok
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            outcome
         }
     }
 
@@ -584,6 +611,10 @@ impl Consensus for RaftNode {
             last_applied: applied,
             members,
             storage_backend: self.inner.view.backend().to_string(),
+            forwarded: Forwarded {
+                ok: self.inner.forwarded_ok.load(Ordering::Relaxed),
+                failed: self.inner.forwarded_failed.load(Ordering::Relaxed),
+            },
         }
     }
 
