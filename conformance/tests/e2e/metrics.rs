@@ -3,6 +3,7 @@
 //! series of a deleted queue disappearing, and the Raft series of a raft-mode node.
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
+use doq_conformance::{Client, FullReply};
 use doq_proto::queue::{doq_client::DoqClient, GetQueueRequest, GetQueuesRequest};
 use serde_json::json;
 use tokio::time::Instant;
@@ -75,6 +76,37 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
     labels
 }
 
+/// The token of the single-node test.
+const TOKEN: &str = "t0ken";
+
+/// `method path` with the test's bearer token and an optional JSON body.
+async fn call(
+    c: &Client,
+    method: &str,
+    path: String,
+    body: Option<serde_json::Value>,
+) -> FullReply {
+    let body = body.map(|b| b.to_string());
+    let auth = format!("Bearer {TOKEN}");
+    c.full(method, &path, body.as_deref(), &[("authorization", &auth)])
+        .await
+}
+
+/// A gRPC request carrying the test's bearer token.
+fn with_token<T>(msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    let auth = format!("Bearer {TOKEN}").parse().expect("metadata value");
+    req.metadata_mut().insert("authorization", auth);
+    req
+}
+
+/// Dequeues one message of `queue` (a path) with a lease; returns its id.
+async fn lease(c: &Client, queue: &str) -> String {
+    let r = call(c, "GET", format!("{queue}/messages?ack=false"), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["id"].as_str().expect("id").to_owned()
+}
+
 async fn scrape(doq: &Doq, token: Option<&str>) -> Scrape {
     let auth = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = auth
@@ -107,7 +139,7 @@ async fn metrics_report_http_grpc_queue_and_storage_series_of_a_single_node() {
         "--grpc.address",
         &grpc,
         "--auth.token",
-        "t0ken",
+        TOKEN,
         "--auth.protect_metrics",
         "true",
     ]
@@ -116,7 +148,6 @@ async fn metrics_report_http_grpc_queue_and_storage_series_of_a_single_node() {
     .collect();
     let doq = Doq::spawn(&args, port, logs.path()).await;
     let c = doq.client();
-    let auth = [("authorization", "Bearer t0ken")];
 
     // Protected: no token, no metrics.
     assert_eq!(
@@ -125,15 +156,9 @@ async fn metrics_report_http_grpc_queue_and_storage_series_of_a_single_node() {
         "auth.protect_metrics"
     );
 
-    let send = |method: &'static str, path: String, body: Option<serde_json::Value>| {
-        let c = c.clone();
-        async move {
-            let body = body.map(|b| b.to_string());
-            c.full(method, &path, body.as_deref(), &auth).await
-        }
-    };
-    let create = |name: &str, settings: serde_json::Value| {
-        send(
+    let create = |name: &'static str, settings: serde_json::Value| {
+        call(
+            &c,
             "POST",
             "/API/v1/queues".into(),
             Some(json!({"name": name, "type": "delayed", "settings": settings})),
@@ -152,7 +177,8 @@ async fn metrics_report_http_grpc_queue_and_storage_series_of_a_single_node() {
     assert_eq!(create("idle", json!({})).await.status, 200);
     let q = "/API/v1/queues/work";
     for i in 0..3 {
-        let r = send(
+        let r = call(
+            &c,
             "POST",
             format!("{q}/messages"),
             Some(json!({"content": format!("m{i}"), "priority": 10})),
@@ -161,50 +187,30 @@ async fn metrics_report_http_grpc_queue_and_storage_series_of_a_single_node() {
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
     // Lease two: ack the first, nack the second (delivered again later: one redelivery).
-    let lease = |_: ()| async {
-        let r = send("GET", format!("{q}/messages?ack=false"), None).await;
-        assert_eq!(r.status, 200, "{:?}", r.body);
-        r.body["id"].as_str().expect("id").to_owned()
-    };
-    let first = lease(()).await;
-    let second = lease(()).await;
-    assert_eq!(
-        send("POST", format!("{q}/messages/{first}/ack"), None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        send(
-            "POST",
-            format!("{q}/messages/{second}/nack"),
-            Some(json!({"priority": 10}))
-        )
-        .await
-        .status,
-        200
-    );
+    let first = lease(&c, q).await;
+    let second = lease(&c, q).await;
+    let ack = call(&c, "POST", format!("{q}/messages/{first}/ack"), None).await;
+    assert_eq!(ack.status, 200);
+    let nack = Some(json!({"priority": 10}));
+    let nacked = call(
+        &c,
+        "POST",
+        format!("{q}/messages/{second}/nack"),
+        nack.clone(),
+    )
+    .await;
+    assert_eq!(nacked.status, 200, "{:?}", nacked.body);
     // `second` (delivered once) comes first again; `m2` stays ready.
-    let again = lease(()).await;
+    let again = lease(&c, q).await;
     assert_eq!(again, second, "the nacked message is redelivered first");
     // A 404 of an extension route, for a status label other than 200.
-    assert_eq!(
-        send("GET", "/API/v1/queues/nope/peek".into(), None)
-            .await
-            .status,
-        404
-    );
+    let missing = call(&c, "GET", "/API/v1/queues/nope/peek".into(), None).await;
+    assert_eq!(missing.status, 404);
 
     // gRPC: one success and one NotFound.
     let mut g = DoqClient::connect(format!("http://{grpc}"))
         .await
         .expect("gRPC");
-    let with_token = |msg| {
-        let mut req = tonic::Request::new(msg);
-        req.metadata_mut()
-            .insert("authorization", "Bearer t0ken".parse().expect("metadata"));
-        req
-    };
     g.get_queues(with_token(GetQueuesRequest::default()))
         .await
         .expect("GetQueues");
@@ -220,18 +226,13 @@ async fn metrics_report_http_grpc_queue_and_storage_series_of_a_single_node() {
     let poller = {
         let c = c.clone();
         tokio::spawn(async move {
-            c.full(
-                "GET",
-                "/API/v1/queues/idle/messages?ack=true&wait=10s",
-                None,
-                &auth,
-            )
-            .await
+            let path = "/API/v1/queues/idle/messages?ack=true&wait=10s";
+            call(&c, "GET", path.into(), None).await
         })
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     let m = loop {
-        let m = scrape(&doq, Some("t0ken")).await;
+        let m = scrape(&doq, Some(TOKEN)).await;
         if m.value("doq_long_poll_waiters", &[("queue_name", "idle")]) == Some(1.0) {
             break m;
         }
@@ -335,30 +336,15 @@ async fn metrics_report_http_grpc_queue_and_storage_series_of_a_single_node() {
     dashboard_names_exported_series(&m);
 
     // The enqueue releases the poller; then the delivery past max_deliveries moves `second` to dlq.
-    assert_eq!(
-        send(
-            "POST",
-            "/API/v1/queues/idle/messages".into(),
-            Some(json!({"content": "wake", "priority": 0}))
-        )
-        .await
-        .status,
-        200
-    );
+    let wake = Some(json!({"content": "wake", "priority": 0}));
+    let woke = call(&c, "POST", "/API/v1/queues/idle/messages".into(), wake).await;
+    assert_eq!(woke.status, 200);
     assert_eq!(poller.await.expect("poller").status, 200);
-    assert_eq!(
-        send(
-            "POST",
-            format!("{q}/messages/{again}/nack"),
-            Some(json!({"priority": 10}))
-        )
-        .await
-        .status,
-        200
-    );
+    let nacked = call(&c, "POST", format!("{q}/messages/{again}/nack"), nack).await;
+    assert_eq!(nacked.status, 200);
     // `again` was delivered twice (max_deliveries = 2): this dequeue moves it and delivers m2.
-    let _ = lease(()).await;
-    let m = scrape(&doq, Some("t0ken")).await;
+    let _ = lease(&c, q).await;
+    let m = scrape(&doq, Some(TOKEN)).await;
     assert_eq!(m.expect("doq_queues_dead_lettered_total", &work), 1.0);
     assert_eq!(
         m.expect("doq_queues_enqueue_total", &[("queue_name", "dlq")]),
@@ -371,8 +357,8 @@ async fn metrics_report_http_grpc_queue_and_storage_series_of_a_single_node() {
     );
 
     // A deleted queue's series are gone.
-    assert_eq!(send("DELETE", q.into(), None).await.status, 200);
-    let m = scrape(&doq, Some("t0ken")).await;
+    assert_eq!(call(&c, "DELETE", q.into(), None).await.status, 200);
+    let m = scrape(&doq, Some(TOKEN)).await;
     assert!(!m.mentions("queue_name", "work"), "{m:#?}");
     assert!(m.mentions("queue_name", "dlq"));
     doq.stop().await;
