@@ -291,6 +291,18 @@ impl Harness {
         }
     }
 
+    /// The log index the serving node has applied, once every replica agrees (see [`Harness::digest`]).
+    /// Cases use it to count the commands a request made.
+    pub async fn applied(&self) -> u64 {
+        self.digest().await;
+        let nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(node) = nodes.get(client_index(self.mode).min(nodes.len().saturating_sub(1)))
+        else {
+            fail("applied: no node is running")
+        };
+        node.consensus.status().last_applied
+    }
+
     /// Stops every node gracefully and starts them again on the same directories and clock.
     pub async fn restart(&self) {
         info!("harness: restarting the nodes");

@@ -92,6 +92,26 @@ pub struct QueueStats {
     pub ack_rps: f64,
     /// Nacks per second over the window.
     pub nack_rps: f64,
+    /// Running totals since this node built its engine (for `/metrics` counters).
+    pub totals: OpTotals,
+}
+
+/// Operations applied to one queue since the node built its engine (a restart starts them at 0). Counted at
+/// apply, so every replica counts the same commands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpTotals {
+    /// Messages enqueued (dead-letter moves into this queue included).
+    pub enqueued: u64,
+    /// Messages delivered by dequeues.
+    pub dequeued: u64,
+    /// Leases acked.
+    pub acked: u64,
+    /// Leases nacked.
+    pub nacked: u64,
+    /// Deliveries of a message that had been delivered before.
+    pub redelivered: u64,
+    /// Messages past `max_deliveries` delivered normally because the dead-letter queue is gone.
+    pub dead_letter_failures: u64,
 }
 
 /// The deterministic queue state machine.
@@ -267,6 +287,7 @@ impl Engine {
                 self.dequeue(index, now, queue, *ack, *max, &mut prng, m)
             }
             Command::Ack { queue, id, receipt } => self.ack(index, now, queue, *id, *receipt, m),
+            Command::AckBatch { queue, items } => self.ack_each(index, now, queue, items, m),
             Command::Nack {
                 queue,
                 id,
@@ -402,6 +423,14 @@ impl Engine {
             dequeue_rps: q.rates.rate(Op::Dequeue, second, window),
             ack_rps: q.rates.rate(Op::Ack, second, window),
             nack_rps: q.rates.rate(Op::Nack, second, window),
+            totals: OpTotals {
+                enqueued: q.rates.total(Op::Enqueue),
+                dequeued: q.rates.total(Op::Dequeue),
+                acked: q.rates.total(Op::Ack),
+                nacked: q.rates.total(Op::Nack),
+                redelivered: q.redelivered,
+                dead_letter_failures: q.dead_letter_failures,
+            },
         }
     }
 
@@ -726,11 +755,13 @@ impl Engine {
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
         // A dead-letter queue that no longer exists means messages are delivered normally (docs/semantics.md §4.5).
-        let target = self
+        let configured = self
             .queues
             .get(name)
-            .and_then(|q| q.record.settings.dead_letter.clone())
-            .filter(|d| self.queues.contains_key(d));
+            .and_then(|q| q.record.settings.dead_letter.clone());
+        let target = configured.clone().filter(|d| self.queues.contains_key(d));
+        // Counted, not fixed: docs/semantics.md §4.5 delivers such messages normally.
+        let dead_letter_missing = configured.is_some() && target.is_none();
         let Some(q) = self.queues.get_mut(name) else {
             return Err(Error::QueueNotFound(name.to_string()));
         };
@@ -757,6 +788,12 @@ impl Engine {
                 Self::tombstone(m, index, now, &q.record, Some(id));
                 q.record.dead_lettered += 1;
                 continue;
+            }
+            if dead_letter_missing && max_deliveries > 0 && entry.deliveries >= max_deliveries {
+                q.dead_letter_failures += 1;
+            }
+            if entry.deliveries > 0 {
+                q.redelivered += 1;
             }
             entry.deliveries = entry.deliveries.saturating_add(1);
             entry.version = index;
@@ -888,6 +925,29 @@ impl Engine {
         Self::tombstone(m, index, now, &q.record, Some(id));
         q.rates.record(Op::Ack, now.as_secs(), 1);
         Ok(Reply::Acked)
+    }
+
+    /// Acks each item as [`Engine::ack`] would, within this one command: a failed item changes nothing
+    /// (`ack` checks before it mutates) and does not stop the others. An unknown queue fails the whole.
+    fn ack_each(
+        &mut self,
+        index: LogIndex,
+        now: Timestamp,
+        name: &QueueName,
+        items: &[(MessageId, Option<Receipt>)],
+        m: &mut dyn Mutations,
+    ) -> Result<Reply> {
+        if !self.queues.contains_key(name) {
+            return Err(Error::QueueNotFound(name.to_string()));
+        }
+        let results = items
+            .iter()
+            .map(|&(id, receipt)| {
+                let outcome = self.ack(index, now, name, id, receipt, m).map(|_| ());
+                (id, outcome)
+            })
+            .collect();
+        Ok(Reply::AckedEach(results))
     }
 
     #[allow(clippy::too_many_arguments)]

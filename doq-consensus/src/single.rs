@@ -423,6 +423,7 @@ impl Consensus for SingleNode {
                 voter: true,
             }],
             storage_backend: self.view.backend().to_string(),
+            forwarded: crate::Forwarded::default(),
         }
     }
 

@@ -1,10 +1,14 @@
 //! Configuration: DOQ's keys plus doq's extensions (docs/config.md §10), merged with figment from built-in
 //! defaults < the `--config` file < `DOQ_<SECTION>__<KEY>` variables < `--section.key value` flags.
+//! `config/describe.rs` lists every key with its default and meaning (`doq config --describe`).
+mod describe;
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
 };
 
+use documented::DocumentedFields;
 use doq_storage::{RocksDbTuning, SledMode, SledTuning, StoreOptions};
 use figment::{
     providers::{Format, Serialized, Toml, Yaml},
@@ -12,6 +16,8 @@ use figment::{
     Figment, Provider,
 };
 use serde::{Deserialize, Serialize};
+
+pub use self::describe::describe;
 
 /// Why a configuration cannot be used. Startup reports it and exits with code 2.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +35,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration. Field names are the config keys.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct Config {
     /// HTTP listener.
@@ -63,7 +69,7 @@ pub struct Config {
 }
 
 /// `http.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct HttpConfig {
     /// Port of the HTTP API (DOQ: 8000).
@@ -73,7 +79,7 @@ pub struct HttpConfig {
 }
 
 /// `grpc.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct GrpcConfig {
     /// Bind address of the gRPC API; empty disables it.
@@ -81,7 +87,7 @@ pub struct GrpcConfig {
 }
 
 /// `raft.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct RaftConfig {
     /// Bind address of node-to-node traffic.
@@ -99,7 +105,7 @@ pub struct RaftConfig {
 }
 
 /// `storage.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct StorageConfig {
     /// Parent of the node directory `<data_dir>/<node_id>/`.
@@ -117,7 +123,7 @@ pub struct StorageConfig {
 }
 
 /// `storage.rocksdb.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct RocksDbConfig {
     /// SST compression: `none`, `lz4` (Zstandard on the bottommost level) or `zstd`.
@@ -127,7 +133,7 @@ pub struct RocksDbConfig {
 }
 
 /// `storage.sled.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct SledConfig {
     /// `low_space` (sled's default) or `high_throughput`.
@@ -135,7 +141,7 @@ pub struct SledConfig {
 }
 
 /// `cluster.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct ClusterConfig {
     /// This node's id.
@@ -151,7 +157,7 @@ pub struct ClusterConfig {
 }
 
 /// `queue.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct QueueConfig {
     /// Lease length in seconds when a queue sets none.
@@ -161,7 +167,7 @@ pub struct QueueConfig {
 }
 
 /// `queue.stats.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct StatsConfig {
     /// The rate window in seconds.
@@ -169,7 +175,7 @@ pub struct StatsConfig {
 }
 
 /// `limits.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct LimitsConfig {
     /// Largest JSON body.
@@ -189,7 +195,7 @@ pub struct LimitsConfig {
 }
 
 /// `auth.*`
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct AuthConfig {
     /// When set, `/API/…` and `/db/…` need `Authorization: Bearer <token>`.
@@ -199,7 +205,7 @@ pub struct AuthConfig {
 }
 
 /// `tls.*`
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct TlsConfig {
     /// PEM certificate chain.
@@ -211,7 +217,7 @@ pub struct TlsConfig {
 }
 
 /// `backup.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct BackupConfig {
     /// Seconds deletions are kept for incremental backups.
@@ -219,7 +225,7 @@ pub struct BackupConfig {
 }
 
 /// `prometheus.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct PrometheusConfig {
     /// Serve `/metrics`.
@@ -227,17 +233,19 @@ pub struct PrometheusConfig {
 }
 
 /// `logging.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct LoggingConfig {
     /// `trace`, `debug`, `info`, `warn`/`warning` or `error`.
     pub level: String,
     /// `console`, `json` or `stackdriver`.
     pub mode: String,
+    /// One access log line per HTTP request (target `doq::access`, at `info`) with its request id.
+    pub access: bool,
 }
 
 /// `ui.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct UiConfig {
     /// Serve the admin UI.
@@ -374,6 +382,7 @@ impl Default for LoggingConfig {
         Self {
             level: "info".into(),
             mode: "console".into(),
+            access: true,
         }
     }
 }

@@ -63,6 +63,8 @@ pub enum Route {
     Backup,
     /// `POST /db/restore`.
     Restore,
+    /// `GET /metrics`.
+    Metrics,
 }
 
 impl Route {
@@ -92,6 +94,7 @@ impl Route {
             Self::Join | Self::Leave => "Membership change refused",
             Self::Backup => "Failed to backup database",
             Self::Restore => "Failed to restore database",
+            Self::Metrics => "Failed to render metrics",
         }
     }
 }

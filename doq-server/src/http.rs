@@ -8,9 +8,9 @@ mod cluster;
 mod dto;
 mod health;
 mod ids;
+pub mod layers;
 mod long_poll;
 mod messages;
-mod multipart;
 pub(crate) mod params;
 mod peek;
 pub(crate) mod problem;
@@ -30,7 +30,11 @@ use axum::{
 use doq_api::{Command, Reply};
 use doq_consensus::Consensus;
 
-use crate::errors::{ApiError, Route};
+use crate::{
+    errors::{ApiError, Route},
+    metrics::Metrics,
+    waiters::Waiters,
+};
 
 /// What every handler needs: the consensus it proposes to and reads through, and resolved configuration.
 #[derive(Clone)]
@@ -49,6 +53,10 @@ pub struct AppState {
     pub spool_dir: std::path::PathBuf,
     /// `limits.max_restore_bytes`: the largest restore upload; 0 is no cap (413 above it).
     pub max_restore_bytes: u64,
+    /// Parked long polls by queue (shared with gRPC), for `doq_long_poll_waiters`.
+    pub waiters: Waiters,
+    /// What `GET /metrics` exports; `None` when `prometheus.enabled = false` (the route answers 404).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,8 +110,16 @@ impl Default for HttpLimits {
     }
 }
 
-/// The HTTP app: every route of docs/http.md §3.1 implemented so far, with DOQ's path, header and error conventions.
+/// The HTTP app: every route of docs/http.md §3.1 implemented so far, with DOQ's path, header and error
+/// conventions (no access rules, metrics or access log: `server` adds those between [`routes`] and the
+/// outer layers).
 pub fn router(state: AppState) -> Router {
+    layers::wrap(routes(state), false)
+}
+
+/// The route table with path normalization and DOQ's 404/405 problems, without the outer layers of
+/// `http/layers.rs` (request id, security headers, access log).
+pub fn routes(state: AppState) -> Router {
     const Q: &str = "/API/v1/queues/{queue_name}";
     let api = Router::new()
         .route("/API/v1/queues", post(queues::create).get(queues::list))
@@ -141,6 +157,9 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(health::live))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(crate::metrics::scrape))
+        // Only matched routes: the route template becomes the `path` label of the HTTP metrics.
+        .route_layer(axum::middleware::from_fn(crate::metrics::remember_route))
         .fallback(routing::not_found)
         .with_state(state);
     routing::wrap(api)

@@ -1,6 +1,6 @@
 //! The doq process: configuration (`config`), the command line (`cli`), the DOQ-compatible HTTP and gRPC
 //! APIs (`http`, `grpc`, with `errors` as the one place errors meet the wire), TLS for both (`tls`) and the node
-//! itself (`server::run`).
+//! itself (`server::run`), and what an operator sees of it (`metrics` for `GET /metrics`, `telemetry` for logs).
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
 pub mod access;
 mod backup_cli;
@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+pub mod metrics;
 pub mod peer_tls;
 mod probe;
 #[cfg(feature = "pprof")]
@@ -18,3 +19,4 @@ mod progress;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod waiters;

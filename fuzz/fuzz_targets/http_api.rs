@@ -62,6 +62,8 @@ fuzz_target!(|data: &[u8]| {
             spool_dir: std::env::temp_dir(),
             // A small cap, so a fuzzed restore upload cannot fill the disk.
             max_restore_bytes: 1 << 20,
+            waiters: Default::default(),
+            metrics: None,
         };
         let app = router(state);
         for (method, path, body) in requests {

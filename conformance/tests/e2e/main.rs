@@ -17,6 +17,7 @@ mod crash;
 mod enospc;
 mod grpc;
 mod migration;
+mod metrics;
 mod quickstart;
 mod signals;
 

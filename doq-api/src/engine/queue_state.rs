@@ -100,6 +100,10 @@ pub(crate) struct QueueState {
     pub(crate) rates: Rates,
     /// `default`, shared by every message stored under it rather than allocated per message.
     pub(crate) default_group: Group,
+    /// Deliveries of messages delivered before (memory only, like the rates' totals).
+    pub(crate) redelivered: u64,
+    /// Messages past `max_deliveries` delivered normally because the dead-letter queue is gone.
+    pub(crate) dead_letter_failures: u64,
 }
 
 impl QueueState {
@@ -122,6 +126,8 @@ impl QueueState {
             leases_by_group: HashMap::new(),
             rates: Rates::default(),
             default_group: Group::new("default"),
+            redelivered: 0,
+            dead_letter_failures: 0,
         }
     }
 

@@ -968,3 +968,66 @@ fn rebuild_in_chunks_agrees_with_the_live_engine() {
         );
     }
 }
+
+#[test]
+fn ack_batch_judges_each_item_in_one_command_and_totals_count_it() {
+    let mut r = Rig::new();
+    r.create("q", QueueKind::Delayed, settings(None, 0));
+    let a = r.enqueue("q", msg("", 1, "a"));
+    let b = r.enqueue("q", msg("", 2, "b"));
+    let c = r.enqueue("q", msg("", 3, "c"));
+    let da = r.dequeue("q", false).unwrap();
+    let db = r.dequeue("q", false).unwrap();
+    assert_eq!((da.id, db.id), (a, b));
+    let stale = Receipt { id: b, lease: 1 };
+    let reply = r.run(Command::AckBatch {
+        queue: name("q"),
+        items: vec![
+            (a, Some(da.receipt)),
+            (b, Some(stale)),
+            (c, None),
+            (b, None),
+        ],
+    });
+    let lease_not_held = Error::LeaseNotHeld { queue: "q".into() };
+    assert_eq!(
+        reply,
+        Ok(Reply::AckedEach(vec![
+            (a, Ok(())),
+            (b, Err(Error::StaleReceipt { queue: "q".into() })),
+            (c, Err(lease_not_held)),
+            (b, Ok(())),
+        ]))
+    );
+    let stats = r.engine.stats(&name("q"), Timestamp(r.now), 10).unwrap();
+    assert_eq!(stats.total, 1, "only c is left");
+    assert_eq!(stats.totals.enqueued, 3);
+    assert_eq!(stats.totals.dequeued, 2);
+    assert_eq!(stats.totals.acked, 2, "failed items are not counted");
+    r.assert_rebuild_agrees();
+    assert_eq!(
+        r.run(Command::AckBatch {
+            queue: name("nope"),
+            items: vec![(a, None)],
+        }),
+        Err(Error::QueueNotFound("nope".into())),
+        "an unknown queue fails the whole command"
+    );
+}
+
+#[test]
+fn redeliveries_are_counted_per_queue() {
+    let mut r = Rig::new();
+    r.create("q", QueueKind::Delayed, settings(None, 0));
+    let id = r.enqueue("q", msg("", 1, "a"));
+    let first = r.dequeue("q", false).unwrap();
+    assert_eq!(first.id, id);
+    // The lease lapses: the next dequeue delivers it again.
+    r.now += 61_000;
+    let again = r.dequeue("q", false).unwrap();
+    assert_eq!((again.id, again.deliveries), (id, 2));
+    let stats = r.engine.stats(&name("q"), Timestamp(r.now), 10).unwrap();
+    assert_eq!(stats.totals.redelivered, 1);
+    assert_eq!(stats.totals.dequeued, 2);
+    assert_eq!(stats.totals.dead_letter_failures, 0);
+}

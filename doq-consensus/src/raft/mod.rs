@@ -22,10 +22,17 @@ mod timing;
 mod types;
 mod wire;
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeSet,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
-use doq_api::{Clock, Command, Engine, Error, Reply, Result};
+use doq_api::{Clock, Command, Engine, Error, ErrorKind, Reply, Result};
 use doq_proto::cluster::cluster_server::ClusterServer;
 use doq_storage::{Source, Stores};
 use openraft::{
@@ -49,7 +56,7 @@ use self::{
 };
 use crate::{
     applier::Applier,
-    consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role},
+    consensus::{ClusterStatus, Consensus, Forwarded, Member, NodeInfo, Role},
     secret::{CallCheck, ClusterSecret},
     view::{Shared, StateView},
 };
@@ -142,6 +149,9 @@ pub(crate) struct Inner {
     /// Leadership confirmations of this node as the leader, for its own reads and its followers'
     /// `ReadIndex` calls: concurrent ones share one heartbeat round.
     local_reads: Rounds,
+    /// Forwarded writes answered by the leader, and those that failed (`doq_raft_forwarded_requests_total`).
+    forwarded_ok: AtomicU64,
+    forwarded_failed: AtomicU64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -238,6 +248,8 @@ impl RaftNode {
                 forwarder,
                 reads,
                 local_reads,
+                forwarded_ok: AtomicU64::new(0),
+                forwarded_failed: AtomicU64::new(0),
             }
         });
         Ok(Self { inner })
@@ -459,7 +471,9 @@ impl Inner {
                 if leader == self.id {
                     self.propose_local(command.clone()).await
                 } else {
-                    self.forwarder.forward(leader, node, command.clone()).await
+                    let outcome = self.forwarder.forward(leader, node, command.clone()).await;
+                    self.count_forward(&outcome);
+                    outcome
                 }
             };
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -485,6 +499,24 @@ impl Inner {
                 .await;
             pause = (pause * 2).min(RETRY_MAX);
         }
+    }
+
+    /// Counts a forwarded write for `doq_raft_forwarded_requests_total`. An engine verdict
+    /// (queue_empty, not_found) is a reply the leader gave; only transport, consensus and storage
+    /// failures count as failed forwards.
+    fn count_forward(&self, outcome: &Result<Reply>) {
+        let failed = outcome.as_ref().is_err_and(|e| {
+            matches!(
+                e.kind(),
+                ErrorKind::Unavailable | ErrorKind::Storage | ErrorKind::Internal
+            )
+        });
+        let counter = if failed {
+            &self.forwarded_failed
+        } else {
+            &self.forwarded_ok
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// ReadIndex on the leader: confirms leadership with a quorum and waits until applied. A quorum
@@ -687,6 +719,10 @@ impl Consensus for RaftNode {
             last_applied: applied,
             members,
             storage_backend: self.inner.view.backend().to_string(),
+            forwarded: Forwarded {
+                ok: self.inner.forwarded_ok.load(Ordering::Relaxed),
+                failed: self.inner.forwarded_failed.load(Ordering::Relaxed),
+            },
         }
     }
 

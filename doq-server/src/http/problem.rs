@@ -53,6 +53,9 @@ struct Wire<'a> {
     #[serde(skip_serializing_if = "<[ProblemItem]>::is_empty")]
     errors: &'a [ProblemItem],
     code: &'a str,
+    /// The request's `X-Request-Id`, so a user's report can be matched with the access log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl Problem {
@@ -95,6 +98,7 @@ impl IntoResponse for Problem {
             detail: &self.detail,
             errors: &self.errors,
             code: self.code,
+            request_id: crate::http::layers::current_request_id(),
         };
         let body = serde_json::to_vec(&wire).unwrap_or_else(|_| {
             // Serializing strings and numbers cannot fail; keep a valid body anyway.

@@ -56,6 +56,13 @@ impl Answer {
         assert_eq!(self.body["status"], json!(status), "body: {}", self.body);
         assert_eq!(self.body["detail"], json!(detail), "body: {}", self.body);
         assert_eq!(self.body["code"], json!(code), "body: {}", self.body);
+        // Every problem repeats the response's request id (docs/http.md §2).
+        let id = self
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok());
+        assert!(id.is_some(), "no x-request-id on a problem");
+        assert_eq!(self.body["request_id"].as_str(), id, "body: {}", self.body);
         match message {
             Some(m) => assert_eq!(
                 self.body["errors"][0]["message"],
@@ -114,6 +121,8 @@ impl Harness {
             shutdown: tokio_util::sync::CancellationToken::new(),
             spool_dir: spool.path().to_path_buf(),
             max_restore_bytes: 0,
+            waiters: Default::default(),
+            metrics: None,
         };
         Self {
             app: router(state),
