@@ -11,6 +11,7 @@ mod ids;
 mod long_poll;
 mod messages;
 mod multipart;
+pub(crate) mod openapi;
 pub(crate) mod params;
 mod peek;
 pub(crate) mod problem;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub spool_dir: std::path::PathBuf,
     /// `limits.max_restore_bytes`: the largest restore upload; 0 is no cap (413 above it).
     pub max_restore_bytes: u64,
+    /// `ui.enabled`: serve the admin UI (`crate::ui`) and answer unknown `GET`s with its page.
+    pub ui: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -57,6 +60,7 @@ impl std::fmt::Debug for AppState {
             .field("limits", &self.limits)
             .field("default_ack_timeout", &self.default_ack_timeout)
             .field("stats_window", &self.stats_window)
+            .field("ui", &self.ui)
             .finish_non_exhaustive()
     }
 }
@@ -141,7 +145,9 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(health::live))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .fallback(routing::not_found)
+        .merge(openapi::routes())
+        .merge(crate::ui::routes(state.ui))
+        .fallback(crate::ui::fallback)
         .with_state(state);
     routing::wrap(api)
 }

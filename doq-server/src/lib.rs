@@ -1,6 +1,6 @@
 //! The doq process: configuration (`config`), the command line (`cli`), the DOQ-compatible HTTP and gRPC
 //! APIs (`http`, `grpc`, with `errors` as the one place errors meet the wire), TLS for both (`tls`) and the node
-//! itself (`server::run`).
+//! itself (`server::run`), and the admin UI served beside the API (`ui`).
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
 pub mod access;
 mod backup_cli;
@@ -18,3 +18,4 @@ mod progress;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+mod ui;

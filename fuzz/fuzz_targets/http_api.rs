@@ -62,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
             spool_dir: std::env::temp_dir(),
             // A small cap, so a fuzzed restore upload cannot fill the disk.
             max_restore_bytes: 1 << 20,
+            ui: false,
         };
         let app = router(state);
         for (method, path, body) in requests {

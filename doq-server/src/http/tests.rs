@@ -114,6 +114,8 @@ impl Harness {
             shutdown: tokio_util::sync::CancellationToken::new(),
             spool_dir: spool.path().to_path_buf(),
             max_restore_bytes: 0,
+            // These tests pin the API; `crate::ui`'s tests cover the page and its fallback.
+            ui: false,
         };
         Self {
             app: router(state),
