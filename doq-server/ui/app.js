@@ -257,7 +257,7 @@
       try { data = await api("GET", "/API/v1/queues"); } catch (e) { if (e.status !== 401) toast(e.message, "error"); return; }
       if (gen !== generation) return;
       const seen = new Set();
-      for (const q of data.queues) {
+      data.queues.forEach((q, i) => {
         seen.add(q.name);
         let row = rows.get(q.name);
         if (!row) {
@@ -274,8 +274,9 @@
           const td = row.querySelector('[data-field="' + c + '"]');
           if (td.textContent !== v) td.textContent = v;
         }
-        tbody.append(row); // keeps the server's (name) order
-      }
+        // Keep the server's (name) order; move a row only when it is out of place.
+        if (tbody.children[i] !== row) tbody.insertBefore(row, tbody.children[i] || null);
+      });
       for (const [name, row] of rows) if (!seen.has(name)) { row.remove(); rows.delete(name); }
       empty.hidden = data.queues.length > 0;
     }
@@ -370,13 +371,15 @@
     const more = h("button", { id: "peek-more", type: "button", class: "secondary", text: "More", hidden: true });
     const peekEmpty = h("p", { id: "peek-empty", class: "muted", text: "No messages.", hidden: true });
     let after = null;
+    let peekSeq = 0; // only the latest peek renders, so overlapping refreshes never duplicate rows
     async function peek(reset) {
-      if (reset) { after = null; peekRows.replaceChildren(); }
+      const mine = ++peekSeq;
       const gen = generation;
       const q = new URLSearchParams({ limit: "20", state: state.value });
-      if (after) q.set("after", after);
+      if (!reset && after) q.set("after", after);
       const r = await act(() => api("GET", Q(name) + "/peek?" + q));
-      if (!r || gen !== generation) return;
+      if (!r || gen !== generation || mine !== peekSeq) return;
+      if (reset) peekRows.replaceChildren();
       for (const m of r.messages) {
         peekRows.append(h("tr", { "data-id": m.id },
           h("td", { class: "mono", text: m.id }), h("td", { text: m.group }), h("td", { class: "num", text: m.priority }),
