@@ -93,18 +93,16 @@ impl Browser {
         let Value::Object(caps) = caps else {
             unreachable!()
         };
-        let client = ClientBuilder::new(
-            hyper_util::client::legacy::connect::HttpConnector::new(),
-        )
-        .capabilities(caps)
-        .connect(&driver_url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start a Chromium session: {e}\nchromedriver says:\n{}",
-                driver.output()
-            )
-        });
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start a Chromium session: {e}\nchromedriver says:\n{}",
+                    driver.output()
+                )
+            });
         let session = client
             .session_id()
             .await
@@ -156,7 +154,10 @@ impl Browser {
     /// exceptions and failed resource loads.
     async fn log(&self) -> Vec<Value> {
         let res = reqwest::Client::new()
-            .post(format!("{}/session/{}/se/log", self.driver_url, self.session))
+            .post(format!(
+                "{}/session/{}/se/log",
+                self.driver_url, self.session
+            ))
             .json(&json!({"type": "browser"}))
             .send()
             .await
@@ -178,7 +179,10 @@ impl Browser {
             .map(|e| e["message"].as_str().unwrap_or("").to_string())
             .filter(|m| !allowed.iter().any(|a| m.contains(a)))
             .collect();
-        assert!(errors.is_empty(), "the browser logged errors on {page}: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "the browser logged errors on {page}: {errors:#?}"
+        );
         let fatal = self
             .client
             .execute("const f = document.getElementById('fatal'); return f && !f.hidden ? f.textContent : null;", vec![])
@@ -218,18 +222,36 @@ async fn the_admin_ui_runs_doq_in_chromium() {
     // Some traffic, so rates and sparklines have something to show.
     for i in 0..12 {
         let m = json!({"priority": 0, "content": format!("job {i}"), "group": format!("user-{}", i % 3)});
-        api(&doq, Method::POST, "/API/v1/queues/transcode/messages", Some(m)).await;
+        api(
+            &doq,
+            Method::POST,
+            "/API/v1/queues/transcode/messages",
+            Some(m),
+        )
+        .await;
     }
     for _ in 0..5 {
-        api(&doq, Method::GET, "/API/v1/queues/transcode/messages?ack=true", None).await;
-    }
-    b.text_until(r#"tr[data-queue="transcode"] [data-field="total"]"#, |t| t == "7")
+        api(
+            &doq,
+            Method::GET,
+            "/API/v1/queues/transcode/messages?ack=true",
+            None,
+        )
         .await;
+    }
+    b.text_until(r#"tr[data-queue="transcode"] [data-field="total"]"#, |t| {
+        t == "7"
+    })
+    .await;
     b.screenshot("queues.png").await;
     b.assert_no_errors("the queue list", &[]).await;
 
     // The queue page; enqueue through the form.
-    b.find(r#"tr[data-queue="emails"] a"#).await.click().await.expect("open emails");
+    b.find(r#"tr[data-queue="emails"] a"#)
+        .await
+        .click()
+        .await
+        .expect("open emails");
     b.find("#enqueue-form").await;
     b.find("#enqueue-content")
         .await
@@ -241,7 +263,11 @@ async fn the_admin_ui_runs_doq_in_chromium() {
         .send_keys(r#"{"source":"ui-test"}"#)
         .await
         .expect("type metadata");
-    b.find("#enqueue-submit").await.click().await.expect("enqueue");
+    b.find("#enqueue-submit")
+        .await
+        .click()
+        .await
+        .expect("enqueue");
     // Peek shows it…
     b.text_until("#peek-rows", |t| t.contains("hello from the browser"))
         .await;
@@ -253,7 +279,11 @@ async fn the_admin_ui_runs_doq_in_chromium() {
         (&json!(1), &json!(0), &json!(1)),
         "after enqueue and peek: {info}"
     );
-    b.find("#peek-refresh").await.click().await.expect("peek again");
+    b.find("#peek-refresh")
+        .await
+        .click()
+        .await
+        .expect("peek again");
     b.text_until("#peek-rows", |t| t.contains("ready")).await;
     let info = api(&doq, Method::GET, "/API/v1/queues/emails", None).await;
     assert_eq!(info["unacked"], 0, "peek leased a message: {info}");
@@ -280,14 +310,17 @@ async fn the_admin_ui_runs_doq_in_chromium() {
 
     // Servers and cluster pages.
     b.find("#nav-servers").await.click().await.expect("servers");
-    b.text_until("#server-rows", |t| t.contains("node-0") && t.contains("leader"))
-        .await;
+    b.text_until("#server-rows", |t| {
+        t.contains("node-0") && t.contains("leader")
+    })
+    .await;
     b.screenshot("servers.png").await;
     b.find("#nav-cluster").await.click().await.expect("cluster");
     b.text_until(r#"#cluster-status [data-field="state"]"#, |t| t == "Leader")
         .await;
     b.screenshot("cluster.png").await;
-    b.assert_no_errors("the servers and cluster pages", &[]).await;
+    b.assert_no_errors("the servers and cluster pages", &[])
+        .await;
 
     // The interactive API docs, from the binary alone.
     b.client.goto(&doq.url("/docs")).await.expect("open /docs");
@@ -316,11 +349,19 @@ async fn the_admin_ui_runs_doq_in_chromium() {
         .await
         .is_ok()
     {
-        assert!(Instant::now() < deadline, "the deleted queue is still listed");
+        assert!(
+            Instant::now() < deadline,
+            "the deleted queue is still listed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     b.assert_no_errors("the queue list after delete", &[]).await;
-    browser.client.clone().close().await.expect("close the session");
+    browser
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("close the session");
 }
 
 #[tokio::test]
@@ -331,7 +372,11 @@ async fn with_auth_on_the_ui_asks_for_the_token() {
     b.client.goto(&doq.url("/")).await.expect("open /");
     b.find("#token-form").await;
     b.screenshot("token.png").await;
-    b.find("#token").await.send_keys("open-sesame").await.expect("type token");
+    b.find("#token")
+        .await
+        .send_keys("open-sesame")
+        .await
+        .expect("type token");
     b.find(r#"#token-form button[type="submit"]"#)
         .await
         .click()
@@ -340,5 +385,10 @@ async fn with_auth_on_the_ui_asks_for_the_token() {
     b.find("#queues").await;
     // The first, tokenless request was refused with 401: that one error is expected.
     b.assert_no_errors("the token prompt", &["401"]).await;
-    browser.client.clone().close().await.expect("close the session");
+    browser
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("close the session");
 }

@@ -89,9 +89,10 @@ fn template<'a>(doc: &'a Value, method: &str, path: &str) -> Option<&'a str> {
 impl Checked {
     /// Sends the request and checks the answer against the document; returns status and JSON body.
     async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(Method::from_bytes(method.as_bytes()).unwrap(), self.doq.url(path));
+        let mut req = self.http.request(
+            Method::from_bytes(method.as_bytes()).unwrap(),
+            self.doq.url(path),
+        );
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -121,7 +122,9 @@ impl Checked {
             .get(status.to_string())
             .or_else(|| responses.get("default"))
             .unwrap_or_else(|| {
-                panic!("{method} {path} answered {status}, which {t} does not document: {responses}")
+                panic!(
+                    "{method} {path} answered {status}, which {t} does not document: {responses}"
+                )
             });
         let label = format!("{m} {t} {status}");
         if !self.seen.contains(&label) {
@@ -194,7 +197,10 @@ async fn the_document_covers_every_route_and_real_answers_match_it() {
         .filter(|(m, p)| doc["paths"][*p][*m].is_null())
         .map(|(m, p)| format!("{m} {p}"))
         .collect();
-    assert!(missing.is_empty(), "routes missing from the document: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes missing from the document: {missing:?}"
+    );
     let yaml = http.get(doq.url("/openapi.yaml")).send().await.unwrap();
     assert_eq!(yaml.status(), 200);
     let yaml: Value = serde_yaml::from_str(&yaml.text().await.unwrap()).expect("YAML parses");
@@ -210,10 +216,14 @@ async fn the_document_covers_every_route_and_real_answers_match_it() {
     // Queues: successes and the problems of docs/errors.md §6.
     let create = json!({"name":"jobs","type":"delayed","settings":{}});
     assert_eq!(c.call("POST", "/API/v1/queues", Some(create)).await.0, 200);
-    let fair = json!({"name":"fair","type":"fair","settings":{"strategy":"round_robin","max_unacked":2}});
+    let fair =
+        json!({"name":"fair","type":"fair","settings":{"strategy":"round_robin","max_unacked":2}});
     assert_eq!(c.call("POST", "/API/v1/queues", Some(fair)).await.0, 200);
     let no_strategy = json!({"name":"f2","type":"fair","settings":{}});
-    assert_eq!(c.call("POST", "/API/v1/queues", Some(no_strategy)).await.0, 409);
+    assert_eq!(
+        c.call("POST", "/API/v1/queues", Some(no_strategy)).await.0,
+        409
+    );
     let bad = json!({"name":"x","type":"nope","settings":{},"extra":1});
     assert_eq!(c.call("POST", "/API/v1/queues", Some(bad)).await.0, 422);
     assert_eq!(c.call("GET", "/API/v1/queues", None).await.0, 200);
@@ -222,14 +232,24 @@ async fn the_document_covers_every_route_and_real_answers_match_it() {
     assert_eq!(c.call("GET", "/API/v1/queues/none", None).await.0, 400);
     let update = json!({"settings":{"ack_timeout":120}});
     assert_eq!(c.call("PUT", q, Some(update.clone())).await.0, 200);
-    assert_eq!(c.call("PUT", "/API/v1/queues/none", Some(update)).await.0, 409);
+    assert_eq!(
+        c.call("PUT", "/API/v1/queues/none", Some(update)).await.0,
+        409
+    );
 
     // Messages.
     let msg = json!({"priority":1,"content":"hello","metadata":{"k":"v"}});
-    let (s, enq) = c.call("POST", &format!("{q}/messages"), Some(msg.clone())).await;
+    let (s, enq) = c
+        .call("POST", &format!("{q}/messages"), Some(msg.clone()))
+        .await;
     assert_eq!(s, 200);
     let id = enq["id"].as_str().unwrap().to_string();
-    assert_eq!(c.call("POST", "/API/v1/queues/none/messages", Some(msg.clone())).await.0, 409);
+    assert_eq!(
+        c.call("POST", "/API/v1/queues/none/messages", Some(msg.clone()))
+            .await
+            .0,
+        409
+    );
     let empty = c.http.post(c.doq.url(&format!("{q}/messages")));
     assert_eq!(c.send("POST", &format!("{q}/messages"), empty).await.0, 400);
     let text = c
@@ -238,12 +258,23 @@ async fn the_document_covers_every_route_and_real_answers_match_it() {
         .header(CONTENT_TYPE, "text/plain")
         .body("hi");
     assert_eq!(c.send("POST", &format!("{q}/messages"), text).await.0, 415);
-    assert_eq!(c.call("GET", &format!("{q}/messages/{id}"), None).await.0, 200);
-    assert_eq!(c.call("GET", &format!("{q}/messages/99"), None).await.0, 400);
+    assert_eq!(
+        c.call("GET", &format!("{q}/messages/{id}"), None).await.0,
+        200
+    );
+    assert_eq!(
+        c.call("GET", &format!("{q}/messages/99"), None).await.0,
+        400
+    );
     assert_eq!(c.call("GET", &format!("{q}/messages/x"), None).await.0, 422);
-    assert_eq!(c.call("GET", &format!("{q}/peek?state=all"), None).await.0, 200);
+    assert_eq!(
+        c.call("GET", &format!("{q}/peek?state=all"), None).await.0,
+        200
+    );
     assert_eq!(c.call("GET", "/API/v1/queues/none/peek", None).await.0, 404);
-    let (s, d) = c.call("GET", &format!("{q}/messages?ack=false"), None).await;
+    let (s, d) = c
+        .call("GET", &format!("{q}/messages?ack=false"), None)
+        .await;
     assert_eq!(s, 200);
     let receipt = d["receipt"].as_str().unwrap().to_string();
     assert_eq!(c.call("GET", &format!("{q}/messages"), None).await.0, 400);
@@ -252,30 +283,76 @@ async fn the_document_covers_every_route_and_real_answers_match_it() {
     let nack = json!({"priority":2});
     let nack_path = format!("{q}/messages/{id}/nack?receipt={receipt}");
     assert_eq!(c.call("POST", &nack_path, Some(nack)).await.0, 200);
-    assert_eq!(c.call("POST", &format!("{q}/messages/{id}/ack"), None).await.0, 400);
+    assert_eq!(
+        c.call("POST", &format!("{q}/messages/{id}/ack"), None)
+            .await
+            .0,
+        400
+    );
     let (s, d) = c.call("GET", &format!("{q}/messages?ack=0"), None).await;
     assert_eq!(s, 200);
     let stale = format!("{q}/messages/{id}/ack?receipt={receipt}");
     assert_eq!(c.call("POST", &stale, None).await.0, 409);
-    let fresh = format!("{q}/messages/{id}/ack?receipt={}", d["receipt"].as_str().unwrap());
+    let fresh = format!(
+        "{q}/messages/{id}/ack?receipt={}",
+        d["receipt"].as_str().unwrap()
+    );
     assert_eq!(c.call("POST", &fresh, None).await.0, 200);
     let (s, enq) = c.call("POST", &format!("{q}/messages"), Some(msg)).await;
     assert_eq!(s, 200);
     let id2 = enq["id"].as_str().unwrap().to_string();
     let prio = format!("{q}/messages/{id2}/priority");
-    assert_eq!(c.call("PUT", &prio, Some(json!({"priority":7}))).await.0, 200);
+    assert_eq!(
+        c.call("PUT", &prio, Some(json!({"priority":7}))).await.0,
+        200
+    );
     let gone = "/API/v1/queues/jobs/messages/5/priority";
-    assert_eq!(c.call("PUT", gone, Some(json!({"priority":7}))).await.0, 409);
-    assert_eq!(c.call("DELETE", &format!("{q}/messages/{id2}"), None).await.0, 204);
-    assert_eq!(c.call("DELETE", &format!("{q}/messages/{id2}"), None).await.0, 400);
-    assert_eq!(c.call("POST", "/API/v1/ids", Some(json!({"number":3}))).await.0, 200);
+    assert_eq!(
+        c.call("PUT", gone, Some(json!({"priority":7}))).await.0,
+        409
+    );
+    assert_eq!(
+        c.call("DELETE", &format!("{q}/messages/{id2}"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        c.call("DELETE", &format!("{q}/messages/{id2}"), None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        c.call("POST", "/API/v1/ids", Some(json!({"number":3})))
+            .await
+            .0,
+        200
+    );
 
     // Batch, peek and purge.
-    let batch = json!({"messages":[{"priority":1,"content":"a"},{"priority":2,"content":"b","group":"g"}]});
-    assert_eq!(c.call("POST", &format!("{q}/batch/enqueue"), Some(batch)).await.0, 200);
+    let batch =
+        json!({"messages":[{"priority":1,"content":"a"},{"priority":2,"content":"b","group":"g"}]});
+    assert_eq!(
+        c.call("POST", &format!("{q}/batch/enqueue"), Some(batch))
+            .await
+            .0,
+        200
+    );
     let bad_batch = json!({"messages":[{"priority":-1,"content":"a"}]});
-    assert_eq!(c.call("POST", &format!("{q}/batch/enqueue"), Some(bad_batch)).await.0, 422);
-    let (s, got) = c.call("POST", &format!("{q}/batch/dequeue"), Some(json!({"max":5}))).await;
+    assert_eq!(
+        c.call("POST", &format!("{q}/batch/enqueue"), Some(bad_batch))
+            .await
+            .0,
+        422
+    );
+    let (s, got) = c
+        .call(
+            "POST",
+            &format!("{q}/batch/dequeue"),
+            Some(json!({"max":5})),
+        )
+        .await;
     assert_eq!(s, 200);
     let mut items: Vec<Value> = got["messages"]
         .as_array()
@@ -285,18 +362,34 @@ async fn the_document_covers_every_route_and_real_answers_match_it() {
         .collect();
     items.push(json!({"id":"12345"}));
     let acks = json!({"messages": items});
-    assert_eq!(c.call("POST", &format!("{q}/batch/ack"), Some(acks)).await.0, 200);
+    assert_eq!(
+        c.call("POST", &format!("{q}/batch/ack"), Some(acks))
+            .await
+            .0,
+        200
+    );
     let none = json!({"max":1});
-    assert_eq!(c.call("POST", "/API/v1/queues/none/batch/dequeue", Some(none)).await.0, 404);
+    assert_eq!(
+        c.call("POST", "/API/v1/queues/none/batch/dequeue", Some(none))
+            .await
+            .0,
+        404
+    );
     assert_eq!(c.call("POST", &format!("{q}/purge"), None).await.0, 200);
 
     // Cluster, health, backup, unknown routes, the UI.
     assert_eq!(c.call("GET", "/API/v1/cluster/servers", None).await.0, 200);
     assert_eq!(c.call("GET", "/API/v1/cluster/status", None).await.0, 200);
     let leave = json!({"id":"node-0"});
-    assert_eq!(c.call("POST", "/API/v1/cluster/leave", Some(leave)).await.0, 409);
+    assert_eq!(
+        c.call("POST", "/API/v1/cluster/leave", Some(leave)).await.0,
+        409
+    );
     let join = json!({"id":"n9","addr":"127.0.0.1:1"});
-    assert_eq!(c.call("POST", "/API/v1/cluster/join", Some(join)).await.0, 409);
+    assert_eq!(
+        c.call("POST", "/API/v1/cluster/join", Some(join)).await.0,
+        409
+    );
     assert_eq!(c.call("GET", "/livez", None).await.0, 200);
     assert_eq!(c.call("GET", "/healthz", None).await.0, 200);
     assert_eq!(c.call("GET", "/readyz", None).await.0, 200);
@@ -356,7 +449,14 @@ async fn a_wrong_token_gets_the_documented_401() {
 async fn ui_disabled_serves_no_page_but_keeps_the_document() {
     let doq = Doq::start(&["--ui.enabled", "false"]).await;
     let http = reqwest::Client::new();
-    for path in ["/", "/ui", "/queues/q", "/servers", "/assets/app.js", "/anything"] {
+    for path in [
+        "/",
+        "/ui",
+        "/queues/q",
+        "/servers",
+        "/assets/app.js",
+        "/anything",
+    ] {
         let res = http.get(doq.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 404, "{path} with ui.enabled = false");
         let body: Value = res.json().await.unwrap();
@@ -375,7 +475,13 @@ async fn the_ui_is_the_fallback_for_unknown_gets_outside_the_api() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    for path in ["/", "/queues/a%2Fb", "/servers", "/cluster", "/some/deep/link"] {
+    for path in [
+        "/",
+        "/queues/a%2Fb",
+        "/servers",
+        "/cluster",
+        "/some/deep/link",
+    ] {
         let res = http.get(doq.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
         let media = res.headers()[CONTENT_TYPE].to_str().unwrap().to_string();
@@ -392,7 +498,10 @@ async fn the_ui_is_the_fallback_for_unknown_gets_outside_the_api() {
         ("POST", "/some/deep/link"),
     ] {
         let res = http
-            .request(Method::from_bytes(method.as_bytes()).unwrap(), doq.url(path))
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                doq.url(path),
+            )
             .send()
             .await
             .unwrap();

@@ -148,10 +148,18 @@ impl Modify for Conventions {
                     .responses
                     .entry("503".to_string())
                     .or_insert(RefOr::T(unavailable));
-                add_problem(op, "default", "Unknown route (404), wrong method (405) or a bug (500)");
+                add_problem(
+                    op,
+                    "default",
+                    "Unknown route (404), wrong method (405) or a bug (500)",
+                );
                 if op.request_body.is_some() {
                     add_problem(op, "400", "Empty body (`body_required`)");
-                    add_problem(op, "413", "Body over `limits.max_body_bytes` (`body_too_large`)");
+                    add_problem(
+                        op,
+                        "413",
+                        "Body over `limits.max_body_bytes` (`body_too_large`)",
+                    );
                     add_problem(op, "415", "Body is not JSON (`unsupported_media_type`)");
                 }
             }
@@ -275,7 +283,9 @@ mod tests {
     fn protected_routes_document_auth_and_problems() {
         let json = doc();
         let create = &json["paths"]["/API/v1/queues"]["post"];
-        for status in ["200", "400", "401", "409", "413", "415", "422", "503", "default"] {
+        for status in [
+            "200", "400", "401", "409", "413", "415", "422", "503", "default",
+        ] {
             assert!(
                 create["responses"][status].is_object(),
                 "create lacks {status}: {create}"
