@@ -11,6 +11,7 @@ mod ids;
 pub mod layers;
 mod long_poll;
 mod messages;
+pub(crate) mod openapi;
 pub(crate) mod params;
 mod peek;
 pub(crate) mod problem;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub waiters: Waiters,
     /// What `GET /metrics` exports; `None` when `prometheus.enabled = false` (the route answers 404).
     pub metrics: Option<Arc<Metrics>>,
+    /// `ui.enabled`: serve the admin UI (`crate::ui`) and answer unknown `GET`s with its page.
+    pub ui: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,6 +68,7 @@ impl std::fmt::Debug for AppState {
             .field("limits", &self.limits)
             .field("default_ack_timeout", &self.default_ack_timeout)
             .field("stats_window", &self.stats_window)
+            .field("ui", &self.ui)
             .finish_non_exhaustive()
     }
 }
@@ -158,9 +162,11 @@ pub fn routes(state: AppState) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(crate::metrics::scrape))
+        .merge(openapi::routes())
+        .merge(crate::ui::routes(state.ui))
         // Only matched routes: the route template becomes the `path` label of the HTTP metrics.
         .route_layer(axum::middleware::from_fn(crate::metrics::remember_route))
-        .fallback(routing::not_found)
+        .fallback(crate::ui::fallback)
         .with_state(state);
     routing::wrap(api)
 }

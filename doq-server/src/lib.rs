@@ -1,6 +1,7 @@
 //! The doq process: configuration (`config`), the command line (`cli`), the DOQ-compatible HTTP and gRPC
 //! APIs (`http`, `grpc`, with `errors` as the one place errors meet the wire), TLS for both (`tls`) and the node
-//! itself (`server::run`), and what an operator sees of it (`metrics` for `GET /metrics`, `telemetry` for logs).
+//! itself (`server::run`), what an operator sees of it (`metrics` for `GET /metrics`, `telemetry` for logs),
+//! and the admin UI served beside the API (`ui`).
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
 pub mod access;
 mod backup_cli;
@@ -20,3 +21,4 @@ pub mod server;
 pub mod telemetry;
 pub mod tls;
 pub mod waiters;
+mod ui;

@@ -245,6 +245,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         max_restore_bytes: config.limits.max_restore_bytes,
         waiters,
         metrics: metrics.clone(),
+        ui: config.ui.enabled,
     };
     if let Err(e) = std::fs::create_dir_all(&state.spool_dir) {
         warn!(error = %e, dir = %state.spool_dir.display(), "cannot create the node directory; restores will fail");

@@ -64,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
             max_restore_bytes: 1 << 20,
             waiters: Default::default(),
             metrics: None,
+            ui: false,
         };
         let app = router(state);
         for (method, path, body) in requests {

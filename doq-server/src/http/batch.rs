@@ -18,6 +18,17 @@ use crate::{
 };
 
 /// `POST /API/v1/queues/{queue_name}/batch/enqueue` with `{"messages":[…]}`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/batch/enqueue",
+    tag = "batch",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    request_body = crate::http::openapi::bodies::BatchEnqueue,
+    responses(
+        (status = 200, description = "`ENQUEUED`, in request order; one atomic command", body = BatchEnqueued),
+        (status = 404, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn enqueue(
     State(app): State<AppState>,
     path: PathArgs,
@@ -49,6 +60,17 @@ pub(crate) async fn enqueue(
 }
 
 /// `POST /API/v1/queues/{queue_name}/batch/dequeue` with `{"max","ack"?,"wait"?}`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/batch/dequeue",
+    tag = "batch",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    request_body = crate::http::openapi::bodies::BatchDequeue,
+    responses(
+        (status = 200, description = "`DEQUEUED`; `[]` when nothing is deliverable", body = BatchDequeued),
+        (status = 404, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn dequeue(
     State(app): State<AppState>,
     path: PathArgs,
@@ -81,6 +103,17 @@ pub(crate) async fn dequeue(
 /// go into **one** `AckBatch` command: each is judged on its own within it and answered in request order
 /// with `ACKNOWLEDGED`, or `FAILED` with the code and text its single ack would have got. An unknown queue
 /// fails the command as a whole: 404.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/batch/ack",
+    tag = "batch",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    request_body = crate::http::openapi::bodies::BatchAck,
+    responses(
+        (status = 200, description = "One result per item, in request order", body = BatchAcked),
+        (status = 404, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn ack(
     State(app): State<AppState>,
     path: PathArgs,

@@ -10,11 +10,29 @@ use crate::{
 };
 
 /// `GET /livez`, `GET /healthz`.
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "health",
+    responses(
+        (status = 200, description = "`OK` while HTTP is served", body = String, content_type = "text/plain"),
+    )
+)]
 pub(crate) async fn live() -> &'static str {
     "OK"
 }
 
 /// `GET /readyz[?leader=true]`: 200 `OK`, or 503 with a one-line reason (`doq_consensus::readiness`).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    params(("leader" = Option<String>, Query, description = "Also require that this node leads")),
+    responses(
+        (status = 200, description = "`OK`", body = String, content_type = "text/plain"),
+        (status = 503, description = "Not ready: a one-line reason", body = String, content_type = "text/plain"),
+    )
+)]
 pub(crate) async fn ready(
     State(app): State<AppState>,
     query: QueryArgs,

@@ -34,6 +34,22 @@ use crate::{
 };
 
 /// `POST /db/restore`.
+#[utoipa::path(
+    post,
+    path = "/db/restore",
+    tag = "backup",
+    params(("mode" = Option<String>, Query, description = "`merge` (default) or `replace`")),
+    request_body(
+        description = "A backup stream (docs/backup.md §8.2), raw or as the one file of a multipart/form-data upload",
+        content((String = "application/octet-stream"), (String = "multipart/form-data")),
+    ),
+    responses(
+        (status = 200, description = "`SUCCEDED` (sic)", body = crate::http::openapi::bodies::Restored),
+        (status = 400, description = "Malformed or unusable backup (`backup_invalid`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admin operation from a non-loopback client without `auth.token` (`admin_local_only`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another restore is staged (`restore_in_progress`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn restore(
     State(app): State<AppState>,
     query: QueryArgs,

@@ -27,11 +27,6 @@ pub(crate) fn wrap(routes: Router) -> Router {
         .layer(middleware::from_fn(conventions))
 }
 
-/// The fallback of the route table: a 404 problem.
-pub(crate) async fn not_found() -> ApiError {
-    ApiError::route_not_found()
-}
-
 async fn conventions(mut req: Request, next: Next) -> Response {
     if let Some(uri) = normalize(req.uri()) {
         *req.uri_mut() = uri;

@@ -123,6 +123,8 @@ impl Harness {
             max_restore_bytes: 0,
             waiters: Default::default(),
             metrics: None,
+            // These tests pin the API; `crate::ui`'s tests cover the page and its fallback.
+            ui: false,
         };
         Self {
             app: router(state),
