@@ -412,7 +412,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     n2.stop().await;
 }
 
-/// A follower that was down while the leader took ten 7 MiB messages catches up from the log: openraft
+/// A follower that was down while the leader took ten 7 MiB batch enqueues catches up from the log: openraft
 /// would put all ten entries (70 MiB) in one AppendEntries, over the 64 MiB message cap, and fail the
 /// same way on every retry; `encode_append` cuts each request at 16 MiB instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -452,10 +452,13 @@ async fn a_lagging_follower_catches_up_on_large_entries_in_bounded_messages() {
     let n2_addr = n2.addr.clone();
     n2.stop().await;
     for i in 0..10 {
-        let Command::Enqueue { queue, mut items } = enqueue(i) else {
+        // A batch enqueue near `limits.max_body_bytes`: seven messages at `max_content_bytes` each.
+        let Command::Enqueue { queue, items } = enqueue(i) else {
             unreachable!()
         };
-        items[0].body.content = format!("{i}").repeat(7 << 20);
+        let mut item = items[0].clone();
+        item.body.content = format!("{i}").repeat(1 << 20);
+        let items = vec![item; 7];
         n0.node
             .propose(Command::Enqueue { queue, items })
             .await
