@@ -432,7 +432,10 @@ async fn metrics_report_raft_state_in_raft_mode() {
     // Writes succeed once the node has elected itself.
     loop {
         let (status, _) = c
-            .post("/API/v1/queues", &json!({"name": "r", "type": "delayed"}))
+            .post(
+                "/API/v1/queues",
+                &json!({"name": "r", "type": "delayed", "settings": {}}),
+            )
             .await;
         if status == 200 {
             break;
