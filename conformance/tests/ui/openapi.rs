@@ -494,6 +494,7 @@ async fn the_ui_is_the_fallback_for_unknown_gets_outside_the_api() {
         ("GET", "/API/v1/nothing"),
         ("GET", "/db/nothing"),
         ("GET", "/assets/nothing.js"),
+        ("GET", "/metrics/nothing"),
         ("POST", "/some/deep/link"),
     ] {
         let res = http
