@@ -4,7 +4,7 @@
 //!
 //! Routes: `/` and the deep links `/queues/{name}`, `/servers`, `/cluster` answer the page; `/assets/{file}`
 //! its scripts and styles; `/ui` (DOQ's old address) redirects to `/`. Any other unknown `GET` outside
-//! `/API/` and `/db/` also answers the page, like DOQ's single-page-app fallback (docs/http.md §2). With
+//! `/API/`, `/db/` and `/metrics` also answers the page, like DOQ's single-page-app fallback (docs/http.md §2). With
 //! `ui.enabled = false` none of this is served: those paths get the 404 problem.
 use axum::{
     extract::{Path, State},
@@ -104,7 +104,8 @@ pub(crate) async fn old_address() -> Redirect {
 /// a reload), the 404 problem otherwise.
 pub(crate) async fn fallback(State(app): State<AppState>, method: Method, uri: Uri) -> Response {
     let path = uri.path().to_ascii_lowercase();
-    let api = ["/api", "/db", "/assets"]
+    // `/metrics` stays a 404 when `prometheus.enabled = false` (docs/config.md §10), never the page.
+    let api = ["/api", "/db", "/assets", "/metrics"]
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if app.ui && !api && (method == Method::GET || method == Method::HEAD) {

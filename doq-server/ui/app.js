@@ -286,11 +286,14 @@
   // ---- One queue ---------------------------------------------------------------------------------
   function sparkline(label, field) {
     const line = document.createElementNS(SVG, "polyline");
+    // A baseline over the whole window, so a page opened a moment ago does not look empty or broken.
+    const base = document.createElementNS(SVG, "line");
+    for (const [k, v] of [["x1", 0], ["y1", 29], ["x2", HISTORY - 1], ["y2", 29], ["class", "base"]]) base.setAttribute(k, v);
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("viewBox", "0 0 " + (HISTORY - 1) + " 30");
     svg.setAttribute("preserveAspectRatio", "none");
     svg.setAttribute("class", "spark");
-    svg.append(line);
+    svg.append(base, line);
     const value = h("span", { class: "value", text: "0" });
     const card = h("div", { class: "spark-card", id: "spark-" + field }, h("div", { class: "label" }, label, value), svg);
     const points = [];
@@ -375,7 +378,7 @@
     async function peek(reset) {
       const mine = ++peekSeq;
       const gen = generation;
-      const q = new URLSearchParams({ limit: "20", state: state.value });
+      const q = new URLSearchParams({ limit: "10", state: state.value });
       if (!reset && after) q.set("after", after);
       const r = await act(() => api("GET", Q(name) + "/peek?" + q));
       if (!r || gen !== generation || mine !== peekSeq) return;
@@ -419,8 +422,8 @@
       h("div", { class: "stats" }, statCard("ready", "ready"), statCard("unacked", "unacked"), statCard("delayed", "delayed"),
         statCard("total", "total"), statCard("dead_lettered", "dead-lettered")),
       h("div", { class: "sparks" }, sparks.map((s) => s.card)),
-      peekCard,
-      h("div", { class: "columns" }, enqueue, settings));
+      h("div", { class: "columns" }, enqueue, settings),
+      peekCard);
 
     let first = true;
     every(1000, async () => {
@@ -466,7 +469,7 @@
       try { data = await api("GET", "/API/v1/cluster/servers"); } catch (e) { if (e.status !== 401) toast(e.message, "error"); return; }
       if (gen !== generation) return;
       tbody.replaceChildren(...data.servers.map((s) => h("tr", { "data-server": s.id },
-        h("td", { class: "mono", text: s.id }), h("td", { class: "mono", text: s.addr }), h("td", { text: s.suffrage }),
+        h("td", { class: "mono", text: s.id }), h("td", { class: "mono", text: s.addr || "—" }), h("td", { text: s.suffrage }),
         h("td", { text: s.is_leader ? "leader" : "" }),
         h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "data-leave": s.id, text: "Leave" })))));
     }
@@ -492,9 +495,9 @@
       try { s = await api("GET", "/API/v1/cluster/status"); } catch (e) { if (e.status !== 401) toast(e.message, "error"); return; }
       if (gen !== generation) return;
       dl.replaceChildren(...FIELDS.flatMap(([k, label]) => [h("dt", { text: label }),
-        h("dd", { "data-field": k, class: k === "state" ? "badge " + String(s[k]).toLowerCase() : "mono", text: s[k] === null ? "none" : String(s[k]) })]));
+        h("dd", { "data-field": k, class: k === "state" ? "badge " + String(s[k]).toLowerCase() : "mono", text: s[k] === null || s[k] === "" ? "—" : String(s[k]) })]));
       members.replaceChildren(...s.members.map((m) => h("tr", {},
-        h("td", { class: "mono", text: m.id }), h("td", { class: "mono", text: m.addr }), h("td", { text: m.suffrage }))));
+        h("td", { class: "mono", text: m.id }), h("td", { class: "mono", text: m.addr || "—" }), h("td", { text: m.suffrage }))));
       document.getElementById("node").textContent = s.node_id + " · " + s.state;
     });
   }

@@ -173,7 +173,7 @@ pub(crate) struct MessageReply {
     pub(crate) priority: i64,
     pub(crate) content: String,
     #[serde(skip_serializing_if = "Metadata::is_empty")]
-    #[schema(required = false)]
+    #[schema(required = false, inline)]
     pub(crate) metadata: Metadata,
 }
 
@@ -189,7 +189,7 @@ pub(crate) struct Dequeued {
     priority: i64,
     content: String,
     #[serde(skip_serializing_if = "Metadata::is_empty")]
-    #[schema(required = false)]
+    #[schema(required = false, inline)]
     metadata: Metadata,
     receipt: String,
     deliveries: u32,
@@ -225,7 +225,7 @@ pub(crate) struct Nacked {
     pub(crate) id: String,
     pub(crate) priority: i64,
     #[serde(skip_serializing_if = "Metadata::is_empty")]
-    #[schema(required = false)]
+    #[schema(required = false, inline)]
     pub(crate) metadata: Metadata,
 }
 
@@ -415,7 +415,7 @@ pub(crate) struct Peeked {
     pub(crate) priority: i64,
     pub(crate) content: String,
     #[serde(skip_serializing_if = "Metadata::is_empty")]
-    #[schema(required = false)]
+    #[schema(required = false, inline)]
     pub(crate) metadata: Metadata,
     /// `ready`, `delayed` or `leased`.
     pub(crate) state: &'static str,
