@@ -9,6 +9,9 @@
 //!   N in one (`/batch/dequeue`, `DequeueBatch`); explicit acks are then one `AckBatch` over gRPC and N
 //!   acks over HTTP (HTTP batch ack is not built).
 //!
+//! - `--enqueue-only` sends only the enqueues (the queue grows; `--batch` sets messages per request):
+//!   the ingest rate of HTTP batch enqueue or gRPC `EnqueueBatch`.
+//!
 //! It reports iterations, messages and requests per second, and per-operation p50/p99/p999/max, as text
 //! and, with `--json FILE`, as JSON.
 mod conn;
@@ -67,6 +70,9 @@ pub struct LoadArgs {
     /// Messages per enqueue and per dequeue request (1: the single-message routes).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub batch: u16,
+    /// Only enqueue: each iteration is one enqueue request of `--batch` messages, nothing is dequeued.
+    #[arg(long)]
+    pub enqueue_only: bool,
     /// Content bytes per message.
     #[arg(long, default_value_t = 16)]
     pub size: usize,
@@ -131,12 +137,21 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
         let mut conn = Conn::open(args.protocol, &addr, args.token.as_deref(), args.timeout)
             .await
             .with_context(|| format!("connect to {addr}"))?;
-        let (queue, content, batch, ack) =
-            (args.queue.clone(), content.clone(), args.batch, args.ack);
+        let (queue, content, batch, ack, only) = (
+            args.queue.clone(),
+            content.clone(),
+            args.batch,
+            args.ack,
+            args.enqueue_only,
+        );
         vus.spawn(async move {
             let mut rec = Recorder::new(record_from, end);
             while Instant::now() < end {
-                iteration(&mut conn, &mut rec, &queue, &content, batch, ack).await;
+                if only {
+                    enqueue_only(&mut conn, &mut rec, &queue, &content, batch).await;
+                } else {
+                    iteration(&mut conn, &mut rec, &queue, &content, batch, ack).await;
+                }
             }
             rec
         });
@@ -155,6 +170,18 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
             .with_context(|| format!("write {}", path.display()))?;
     }
     Ok(report)
+}
+
+/// One enqueue request of `batch` messages, timed as both the operation and the iteration.
+async fn enqueue_only(conn: &mut Conn, rec: &mut Recorder, queue: &str, content: &str, batch: u16) {
+    let t = Instant::now();
+    match conn.enqueue(queue, content, batch).await {
+        Ok(()) => {
+            rec.op(report::Op::Enqueue, t);
+            rec.iteration(t, usize::from(batch));
+        }
+        Err(e) => rec.error(&e),
+    }
 }
 
 /// One enqueue → dequeue → (ack) round, each request timed.

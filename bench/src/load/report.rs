@@ -117,6 +117,7 @@ impl Recorder {
             warmup_s: args.warmup.as_secs_f64(),
             ack_mode: args.ack,
             batch: args.batch,
+            enqueue_only: args.enqueue_only,
             size: args.size,
             iterations: self.iterations.len() as u64,
             iterations_per_s: per_s(self.iterations.len()),
@@ -197,6 +198,8 @@ pub struct Report {
     pub warmup_s: f64,
     /// Explicit or auto ack.
     pub ack_mode: AckMode,
+    /// Only enqueues were sent (`--enqueue-only`).
+    pub enqueue_only: bool,
     /// Messages per enqueue/dequeue request.
     pub batch: u16,
     /// Content bytes per message.
@@ -232,13 +235,17 @@ impl Report {
         let label = self.label.as_deref().unwrap_or("doq bench");
         let _ = writeln!(
             out,
-            "{label}: {:?} {} · {} VUs · {:.0} s (+{:.0} s warm-up) · ack {:?} · batch {} · {} B",
+            "{label}: {:?} {} · {} VUs · {:.0} s (+{:.0} s warm-up) · {} · batch {} · {} B",
             self.protocol,
             self.addr,
             self.vus,
             self.duration_s,
             self.warmup_s,
-            self.ack_mode,
+            if self.enqueue_only {
+                "enqueue only".to_string()
+            } else {
+                format!("ack {:?}", self.ack_mode)
+            },
             self.batch,
             self.size
         );

@@ -31,7 +31,12 @@ pub(crate) struct Entry {
 
 impl Entry {
     /// A message with no lease.
-    pub(crate) fn new(group: Group, priority: Priority, deliveries: u32, version: LogIndex) -> Self {
+    pub(crate) fn new(
+        group: Group,
+        priority: Priority,
+        deliveries: u32,
+        version: LogIndex,
+    ) -> Self {
         Self {
             group,
             priority,
@@ -135,7 +140,9 @@ impl QueueState {
     pub(crate) fn stored_group(&self, requested: &Group) -> Group {
         match &self.ready {
             ReadyIndex::Delayed(_) => self.default_group.clone(),
-            ReadyIndex::RoundRobin(_) if requested.as_str().is_empty() => self.default_group.clone(),
+            ReadyIndex::RoundRobin(_) if requested.as_str().is_empty() => {
+                self.default_group.clone()
+            }
             ReadyIndex::RoundRobin(_) | ReadyIndex::Weighted(_) => requested.clone(),
         }
     }

@@ -916,7 +916,17 @@ fn rebuild_in_chunks_agrees_with_the_live_engine() {
     let due_later = i64::try_from(T0 / 1000).unwrap() + 3600;
     for batch in 0..70 {
         let items = (0..1000)
-            .map(|i| msg("", if (batch + i) % 7 == 0 { due_later } else { i % 5 }, "x"))
+            .map(|i| {
+                msg(
+                    "",
+                    if (batch + i) % 7 == 0 {
+                        due_later
+                    } else {
+                        i % 5
+                    },
+                    "x",
+                )
+            })
             .collect();
         assert!(matches!(
             r.run(Command::Enqueue {
