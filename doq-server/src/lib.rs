@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod errors;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 pub mod peer_tls;
@@ -17,4 +19,5 @@ mod profile;
 mod progress;
 pub mod server;
 pub mod telemetry;
+pub mod testing;
 pub mod tls;

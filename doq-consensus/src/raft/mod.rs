@@ -10,15 +10,15 @@ pub(crate) mod codec;
 mod forwarder;
 mod gate;
 mod log_store;
-mod network;
+pub(crate) mod network;
 mod proposer;
 mod service;
 mod snapshot;
 mod state_machine;
 #[cfg(test)]
 mod tests;
-mod types;
-mod wire;
+pub(crate) mod types;
+pub(crate) mod wire;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
