@@ -500,6 +500,13 @@ impl Nemesis<'_> {
             "node-{i}'s tmpfs grows to {} MiB (space freed)",
             grown >> 20
         ));
+        if died_full {
+            // With space again, it must come back on the directory it left behind.
+            self.cluster.nodes[i].kill().await?;
+            self.cluster.nodes[i].spawn(None)?;
+            self.rec
+                .nemesis(format!("restart node-{i} on the grown tmpfs"));
+        }
         tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
         if !died_full {
             self.died(i, "after the space was freed");
