@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 secs=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(backup_reader raft_codec http_api)
+[ ${#targets[@]} -gt 0 ] || targets=(backup_reader raft_codec cluster_rpc http_api grpc_api config)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}}
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -1,5 +1,7 @@
 //! The committed fuzz corpus (`fuzz/corpus`, docs/conformance.md §13.2) replayed through the entry
-//! points the cargo-fuzz targets drive, plus a bounded, seeded pass of byte mutations of every input.
+//! points the cargo-fuzz targets drive (every target: the backup reader, the node-to-node codec and
+//! RPC payloads, the HTTP API, both gRPC services and the configuration loader), plus a bounded,
+//! seeded pass of byte mutations of every input.
 //! A cold cargo-fuzz build does not fit CI's budget, so this is the bounded pass every push gets: a
 //! decoder that panics on any of these inputs fails the test, and the failing input is printed.
 #![allow(
@@ -113,6 +115,29 @@ fn the_node_to_node_codec_never_panics_on_the_corpus_and_its_mutations() {
         doq_consensus::fuzzing::forwarded_command(bytes);
         doq_consensus::fuzzing::forwarded_outcome(bytes);
     });
+}
+
+#[test]
+fn the_cluster_rpc_payloads_never_panic_on_the_corpus_and_its_mutations() {
+    replay("cluster_rpc", |bytes| {
+        doq_consensus::fuzzing::stored_entry(bytes);
+        doq_consensus::fuzzing::cluster_rpc(bytes);
+    });
+}
+
+#[test]
+fn the_grpc_services_never_panic_or_fail_internally_on_the_corpus_and_its_mutations() {
+    replay("grpc_api", doq_server::fuzzing::grpc);
+}
+
+#[test]
+fn the_http_api_never_panics_or_answers_5xx_on_the_corpus_and_its_mutations() {
+    replay("http_api", doq_server::fuzzing::http);
+}
+
+#[test]
+fn the_configuration_loader_never_panics_on_the_corpus_and_its_mutations() {
+    replay("config", doq_server::fuzzing::config);
 }
 
 #[test]

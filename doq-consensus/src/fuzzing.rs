@@ -3,7 +3,9 @@
 //! node-to-node channel or come back from the Raft log. Each one decodes arbitrary bytes, which
 //! must answer an error rather than panic, and checks that whatever decodes survives an
 //! encode/decode round trip unchanged (a panic is how a fuzzer learns of a failure).
-use crate::raft::codec;
+use openraft::raft::VoteRequest;
+
+use crate::raft::{codec, network::MembershipChange, wire};
 
 /// A log entry's payload: a batch of stamped commands, or one stamped command as entries were
 /// written before they carried batches.
@@ -42,6 +44,116 @@ pub fn forwarded_outcome(bytes: &[u8]) {
     }
 }
 
+/// A log entry as the log stores it and AppendEntries carries it (binary, or the JSON of an older
+/// log).
+pub fn stored_entry(bytes: &[u8]) {
+    if let Ok(entry) = wire::decode_entry(bytes) {
+        let again = wire::decode_entry(&wire::encode_entry(&entry)).map(|e| format!("{e:?}"));
+        assert_eq!(again, Ok(format!("{entry:?}")), "stored entry round trip");
+    }
+}
+
+/// The payloads of the cluster service's RPCs (cluster.proto): AppendEntries and InstallSnapshot in
+/// `wire`'s binary layout, Vote and ChangeMembership as JSON. Whatever decodes must encode back to
+/// the same value (AppendEntries with a budget that fits every entry).
+pub fn cluster_rpc(bytes: &[u8]) {
+    if let Ok(req) = wire::decode_append(bytes) {
+        let (encoded, sent) = wire::encode_append(&req, usize::MAX);
+        assert_eq!(sent, req.entries.len(), "append entries: every entry fits");
+        let again = wire::decode_append(&encoded).map(|r| format!("{r:?}"));
+        assert_eq!(again, Ok(format!("{req:?}")), "append entries round trip");
+    }
+    if let Ok(req) = wire::decode_snapshot(bytes) {
+        let again = wire::decode_snapshot(&wire::encode_snapshot(&req)).map(|r| format!("{r:?}"));
+        assert_eq!(again, Ok(format!("{req:?}")), "install snapshot round trip");
+    }
+    if let Ok(vote) = serde_json::from_slice::<VoteRequest<u64>>(bytes) {
+        let again: Option<VoteRequest<u64>> = serde_json::to_vec(&vote)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        assert_eq!(
+            format!("{again:?}"),
+            format!("{:?}", Some(&vote)),
+            "vote round trip"
+        );
+    }
+    if let Ok(change) = serde_json::from_slice::<MembershipChange>(bytes) {
+        let again: Option<MembershipChange> = serde_json::to_vec(&change)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        assert_eq!(
+            format!("{again:?}"),
+            format!("{:?}", Some(&change)),
+            "membership change round trip"
+        );
+    }
+}
+
+/// Seed inputs for [`cluster_rpc`] and [`stored_entry`]: an AppendEntries request with a blank, a
+/// normal and a membership entry, each of those entries alone, and an InstallSnapshot chunk.
+pub fn cluster_seeds() -> Vec<Vec<u8>> {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use doq_api::{Command, Stamped, Timestamp};
+    use openraft::{
+        raft::{AppendEntriesRequest, InstallSnapshotRequest},
+        CommittedLeaderId, Entry, EntryPayload, LogId, Membership, SnapshotMeta, StoredMembership,
+        Vote,
+    };
+
+    use crate::raft::types::{DoqNode, Request, TypeConfig};
+
+    let id = |term, node, index| LogId::new(CommittedLeaderId::new(term, node), index);
+    let nodes = BTreeMap::from([(
+        1,
+        DoqNode {
+            name: "node-1".into(),
+            addr: "10.77.0.2:9000".into(),
+        },
+    )]);
+    let entries: Vec<Entry<TypeConfig>> = vec![
+        Entry {
+            log_id: id(1, 1, 1),
+            payload: EntryPayload::Blank,
+        },
+        Entry {
+            log_id: id(1, 1, 2),
+            payload: EntryPayload::Normal(Request(vec![Stamped {
+                now: Timestamp(1_700_000_000_000),
+                seed: 6,
+                command: Command::ReserveIds { count: 2 },
+            }])),
+        },
+        Entry {
+            log_id: id(2, 1, 3),
+            payload: EntryPayload::Membership(Membership::new(vec![BTreeSet::from([1])], nodes)),
+        },
+    ];
+    let append = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(2, 1),
+        prev_log_id: Some(id(1, 1, 1)),
+        entries: entries.clone(),
+        leader_commit: Some(id(1, 1, 2)),
+    };
+    let snapshot = InstallSnapshotRequest::<TypeConfig> {
+        vote: Vote::new(2, 1),
+        meta: SnapshotMeta {
+            last_log_id: Some(id(2, 1, 3)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: "2-1".into(),
+        },
+        offset: 0,
+        data: vec![1, 2, 3],
+        done: true,
+    };
+    let mut out = vec![
+        wire::encode_append(&append, usize::MAX).0,
+        wire::encode_snapshot(&snapshot),
+    ];
+    out.extend(entries.iter().map(wire::encode_entry));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use doq_api::{Command, QueueName, Reply, Stamped, Timestamp};
@@ -70,10 +182,19 @@ mod tests {
             vec![],
             vec![1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
         ];
-        for bytes in &inputs {
+        for bytes in inputs.iter().chain(&cluster_seeds()) {
             log_entry(bytes);
             forwarded_command(bytes);
             forwarded_outcome(bytes);
+            stored_entry(bytes);
+            cluster_rpc(bytes);
+        }
+        for json in [
+            &br#"{"vote":{"leader_id":{"term":3,"node_id":1},"committed":false},"last_log_id":null}"#[..],
+            br#"{"Add":{"name":"node-1","addr":"10.0.0.1:9000"}}"#,
+            br#"{"Remove":{"name":"node-1"}}"#,
+        ] {
+            cluster_rpc(json);
         }
     }
 }

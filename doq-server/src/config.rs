@@ -66,6 +66,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// The admin UI.
     pub ui: UiConfig,
+    /// Test-only fault hooks (`testing.control_file`); never set in production.
+    pub testing: TestingConfig,
 }
 
 /// `http.*`
@@ -252,6 +254,14 @@ pub struct UiConfig {
     pub enabled: bool,
 }
 
+/// `testing.*`: hooks for fault tests (docs/config.md §10). Not for production.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TestingConfig {
+    /// A file the node polls for a clock offset and a disk delay (`crate::testing`); empty: off.
+    pub control_file: String,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -269,6 +279,7 @@ impl Default for Config {
             prometheus: PrometheusConfig::default(),
             logging: LoggingConfig::default(),
             ui: UiConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod errors;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
@@ -19,6 +21,7 @@ mod profile;
 mod progress;
 pub mod server;
 pub mod telemetry;
+pub mod testing;
 pub mod tls;
 pub mod waiters;
 mod ui;

@@ -24,6 +24,7 @@ use crate::{
     http::{self, AppState, HttpLimits},
     metrics::Metrics,
     peer_tls::{self, PeerTls},
+    testing::Hooks,
     tls::Tls,
     waiters::Waiters,
 };
@@ -145,7 +146,16 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         )?)
     };
     let stop = CancellationToken::new();
-    let clock = deps.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    // Test-only: a clock and a disk the fault harness steers through a file (`testing.control_file`).
+    let mut hooks = match config.testing.control_file.as_str() {
+        "" => None,
+        file => Some(Hooks::new(Path::new(file))),
+    };
+    let clock: Arc<dyn Clock> = match (deps.clock, &hooks) {
+        (Some(clock), _) => clock,
+        (None, Some(h)) => Arc::new(h.clock.clone()),
+        (None, None) => Arc::new(SystemClock),
+    };
     let mut raft_parts = None;
     let consensus: Arc<dyn Consensus> = if config.consensus == "raft" {
         if deps.store.is_some() {
@@ -156,7 +166,13 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             .context("consensus = raft needs a raft listener")?;
         // No per-write sync: the Raft log flushes itself after each write (`flush_log`), and the
         // state machine's commits ride on it.
-        let stores = open_stores_with(&config, false).await?;
+        let mut stores = open_stores_with(&config, false).await?;
+        if let Some(h) = hooks.as_mut() {
+            stores = Stores {
+                queues: h.wrap_queues(stores.queues),
+                log: h.wrap_log(stores.log),
+            };
+        }
         if config.storage.sync == "never" {
             warn!("storage.sync = never: acknowledged writes may be lost on a crash, and Raft's guarantees with them");
             spawn_periodic_flush(stores.queues.clone(), stop.clone());
@@ -196,6 +212,10 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             Some(store) => store,
             None => reopening(open_stores(&config).await?.queues, &config)?,
         };
+        let store = match hooks.as_mut() {
+            Some(h) => h.wrap_queues(store),
+            None => store,
+        };
         if config.storage.sync == "never" {
             warn!("storage.sync = never: acknowledged writes may be lost on a crash");
             spawn_periodic_flush(store.clone(), stop.clone());
@@ -210,6 +230,10 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             tokio::task::spawn_blocking(move || SingleNode::open(store, clock, options)).await??,
         )
     };
+
+    if let Some(h) = hooks {
+        h.spawn(stop.clone());
+    }
 
     let limits = HttpLimits {
         max_body_bytes: config.limits.max_body_bytes,

@@ -1,6 +1,8 @@
 //! [`FaultyStore`]: a [`QueueStore`] wrapper that injects faults for tests, in the spirit of Neon's
 //! `UnreliableWrapper` and redb's crash backend. Faults are knobs set at run time, never `cfg` branches in
-//! production code.
+//! production code. Compiled into every build (it costs nothing unless a node is wrapped), because the
+//! server's test-only `testing.control_file` hook uses it to make a real node's disk slow; [`FaultyLog`]
+//! is the Raft log's half of that.
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
@@ -19,6 +21,8 @@ use crate::{Applied, Error, LogMeta, LogStore, QueueStore, Result, WriteBatch};
 
 /// `ENOSPC` on Linux (and most Unixes): "No space left on device".
 const ENOSPC: i32 = 28;
+mod log;
+pub use log::FaultyLog;
 
 /// When an injected commit failure strikes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

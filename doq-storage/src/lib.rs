@@ -7,7 +7,7 @@
 pub mod backup;
 mod batch;
 mod error;
-#[cfg(any(test, feature = "testing"))]
+// Fault injection wrappers: always built, for the server's test-only `testing.control_file` hook.
 mod faulty;
 // Byte keys and encoded values: used by the on-disk backends.
 mod keys;
@@ -27,8 +27,7 @@ mod store;
 pub mod testing;
 mod tuning;
 
-#[cfg(any(test, feature = "testing"))]
-pub use crate::faulty::{CommitFault, FaultyStore, InjectedFault};
+pub use crate::faulty::{CommitFault, FaultyLog, FaultyStore, InjectedFault};
 #[cfg(feature = "redb")]
 pub use crate::redb::RedbStore;
 #[cfg(feature = "rocksdb")]

@@ -15,6 +15,10 @@
 //!   read that still finds an acked message.
 //! - **lease violations**: two deliveries of one message whose leases certainly overlapped, with no
 //!   nack of the first in between: two holders of one lease at once.
+//! - **order violations**: a delivery that passed over a message certainly ready ahead of it, by
+//!   docs/semantics.md §4.1 (delayed) and §4.2 (within a fair queue's group): see [`order`].
+//! - **stamps ahead**: a message id whose `ts_ms` is later than its enqueue's answer: a node's clock
+//!   leaked into the replicated state (see [`stamps`]; `clock-jump` must not cause it).
 //! - allowed and counted: **duplicated** messages (delivered more than once, after a nack or a lease
 //!   expiry, or enqueued twice), **recovered** enqueues (unknown outcome, found later), and
 //!   **unresolved** ones (an acknowledged enqueue whose fate the final reads could not settle; the run
@@ -67,6 +71,14 @@ pub struct Counts {
     pub lease_violations: u64,
     /// Acknowledged enqueues whose fate is unknown (the final reads failed).
     pub unresolved: u64,
+    /// Deliveries whose order could be checked ([`order`]).
+    pub order_checked: u64,
+    /// Deliveries that passed over a message certainly ready ahead of them ([`order`]).
+    pub order_violations: u64,
+    /// Acknowledged enqueues stamped later than their answer ([`stamps`]).
+    pub stamps_ahead: u64,
+    /// Acknowledged enqueues stamped more than a second before they were sent (allowed; [`stamps`]).
+    pub stamps_behind: u64,
 }
 
 impl Counts {
@@ -87,6 +99,10 @@ impl Counts {
         self.acked_then_delivered += o.acked_then_delivered;
         self.lease_violations += o.lease_violations;
         self.unresolved += o.unresolved;
+        self.order_checked += o.order_checked;
+        self.order_violations += o.order_violations;
+        self.stamps_ahead += o.stamps_ahead;
+        self.stamps_behind += o.stamps_behind;
     }
 
     /// No count that the contract forbids is above zero.
@@ -95,6 +111,8 @@ impl Counts {
             && self.unexpected == 0
             && self.acked_then_delivered == 0
             && self.lease_violations == 0
+            && self.order_violations == 0
+            && self.stamps_ahead == 0
     }
 }
 
@@ -231,6 +249,10 @@ pub fn check(events: &[Event]) -> Report {
         })
         .flat_map(|m| m.queues.iter().map(|q| (q.name.clone(), q.ack_timeout_ms)))
         .collect();
+    let started_unix_ms = events.iter().find_map(|e| match &e.kind {
+        EventKind::Meta(m) => Some(m.started_unix_ms),
+        _ => None,
+    });
     report.nemesis_events = events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Nemesis { .. }))
@@ -504,6 +526,16 @@ pub fn check(events: &[Event]) -> Report {
         }
     }
 
+    // The ack timeouts in µs, as the lease check uses them.
+    let ack_timeouts_us: HashMap<String, u64> = ack_timeouts
+        .iter()
+        .map(|(q, ms)| (q.clone(), ms * 1000))
+        .collect();
+    order::check(&ops, &ack_timeouts_us, &mut report);
+    if let Some(started) = started_unix_ms {
+        stamps::check(&ops, started, &mut report);
+    }
+
     let mut total = Counts::default();
     for c in report.queues.values() {
         total.add(c);
@@ -512,5 +544,7 @@ pub fn check(events: &[Event]) -> Report {
     report
 }
 
+mod order;
+mod stamps;
 #[cfg(test)]
 mod tests;

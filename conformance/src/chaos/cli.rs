@@ -11,7 +11,7 @@ use rand::{rngs::StdRng, SeedableRng};
 
 use super::{
     checker, history,
-    nemesis::{Fault, Preset, Schedule, Step},
+    nemesis::{self, Fault, Preset, Schedule, Step},
     net::Net,
     report,
     run::{self, Plan},
@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a schedule of faults against a 3-node cluster and check the history.
+    /// Run a schedule of faults against a 3- or 5-node cluster and check the history.
     Run(RunArgs),
     /// Check a saved history (`history.jsonl`) again and print the table.
     Check {
@@ -47,9 +47,16 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// The preset schedule: `short` (under 3 minutes, CI) or `long` (under 10 minutes).
+    /// The preset schedule: `short` (about 5 minutes, CI), `long` (about 12 minutes) or `soak`
+    /// (`--minutes` of faults, 30 by default).
     #[arg(long, value_enum, default_value = "short")]
     schedule: Preset,
+    /// How many minutes of faults and calm the `soak` schedule fills.
+    #[arg(long, default_value_t = nemesis::SOAK_MINUTES)]
+    minutes: u64,
+    /// Cluster size: 3 or 5 nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
     /// Only these faults (comma-separated), in this order; default: all.
     #[arg(long, value_enum, value_delimiter = ',')]
     faults: Vec<Fault>,
@@ -78,7 +85,7 @@ struct RunArgs {
     /// Per-request timeout in milliseconds.
     #[arg(long, default_value_t = 5000)]
     op_timeout_ms: u64,
-    /// Before the drain, wait for abandoned leases to expire (default: on for `long`).
+    /// Before the drain, wait for abandoned leases to expire (default: on for `long` and `soak`).
     #[arg(long)]
     await_leases: Option<bool>,
     /// Keep the nodes' data directories after a valid run.
@@ -165,7 +172,7 @@ fn plan(args: RunArgs) -> anyhow::Result<Plan> {
             .unwrap_or(0)
     });
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut schedule = Schedule::preset(args.schedule, &args.faults, &mut rng);
+    let mut schedule = Schedule::preset(args.schedule, &args.faults, args.minutes, &mut rng);
     if let Some(secs) = args.fault_secs {
         schedule.steps = schedule
             .steps
@@ -198,15 +205,21 @@ fn plan(args: RunArgs) -> anyhow::Result<Plan> {
         doq.display()
     );
     anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
+    anyhow::ensure!(
+        matches!(args.nodes, 3 | 5),
+        "--nodes must be 3 or 5 (a majority must survive one faulty node)"
+    );
     Ok(Plan {
         tag,
         doq: std::path::absolute(doq)?,
         backend: args.backend,
         out,
-        nodes: 3,
+        nodes: args.nodes,
         clients: args.clients,
         op_timeout_ms: args.op_timeout_ms,
-        await_leases: args.await_leases.unwrap_or(args.schedule == Preset::Long),
+        await_leases: args
+            .await_leases
+            .unwrap_or(matches!(args.schedule, Preset::Long | Preset::Soak)),
         schedule,
         seed,
         keep_data: args.keep_data,

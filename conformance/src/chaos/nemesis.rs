@@ -9,7 +9,7 @@ use std::{
 use clap::ValueEnum;
 use rand::{rngs::StdRng, seq::SliceRandom, Rng};
 
-use super::{cluster::Cluster, history::Recorder, node::NodeState};
+use super::{cluster::Cluster, disk, history::Recorder, node::NodeState};
 
 /// How long a restarted node may take to answer again.
 const RESTART_DEADLINE: Duration = Duration::from_secs(30);
@@ -18,7 +18,7 @@ const RESTART_DEADLINE: Duration = Duration::from_secs(30);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fault {
-    /// A random node is cut off from the other two (a minority of one, a majority of two).
+    /// A random minority (1 node of 3, 2 of 5) is cut off from the majority.
     PartitionMinority,
     /// The leader is cut off from the other nodes.
     PartitionLeader,
@@ -38,11 +38,24 @@ pub enum Fault {
     KillLoop,
     /// Every node is SIGKILLed at once, then all restart: acknowledged writes must be on disk.
     KillAll,
+    /// The leader's clock jumps an hour back for half the fault, then a follower's does (through the
+    /// node's test-only control file). Stamps are the leader's and never go back, so nothing changes.
+    ClockJump,
+    /// The leader's disk is slow (every state-machine commit and Raft log write sleeps 50 ms first)
+    /// for half the fault, then a follower's.
+    SlowDisk,
+    /// A follower restarts on a tmpfs with 1 MiB to spare and writes until the disk is full (ENOSPC);
+    /// halfway through, the tmpfs grows (space freed). Then it is killed, its directory is copied
+    /// back to disk and it restarts there.
+    Enospc,
+    /// A follower's data files are overwritten with garbage; it must refuse them (exit) rather than
+    /// serve them. Its directory is then wiped and it rejoins, catching up from the others.
+    CorruptFollower,
 }
 
 impl Fault {
     /// Every fault, in the order of the schedules.
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 14] = [
         Fault::PartitionMinority,
         Fault::PartitionLeader,
         Fault::PartitionBridge,
@@ -53,8 +66,21 @@ impl Fault {
         Fault::KillFollower,
         Fault::KillLoop,
         Fault::KillAll,
+        Fault::ClockJump,
+        Fault::SlowDisk,
+        Fault::Enospc,
+        Fault::CorruptFollower,
     ];
 }
+
+/// How far `clock-jump` moves a node's clock back.
+const CLOCK_JUMP_MS: i64 = -3_600_000;
+/// How long every write sleeps on a `slow-disk` node.
+const SLOW_DISK_MS: u64 = 50;
+/// Free space on the `enospc` tmpfs when the node starts on it.
+const ENOSPC_HEADROOM: u64 = 1 << 20;
+/// How long a node with garbage for data may take to refuse it.
+const REFUSE_DEADLINE: Duration = Duration::from_secs(20);
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -73,10 +99,16 @@ pub enum Preset {
     /// Every fault once for 8 s with 4 s of calm after each: about 2 minutes of faults, under
     /// 3 minutes in all. Runs in CI.
     Short,
-    /// Every fault twice, in a random order, for 14 s with 6 s of calm: under 7 minutes of faults,
-    /// then the drain waits for abandoned leases to expire: under 10 minutes in all.
+    /// Every fault twice, in a random order, for 14 s with 6 s of calm: under 10 minutes of faults,
+    /// then the drain waits for abandoned leases to expire.
     Long,
+    /// Rounds of every fault, each round in a random order, for 20 s with 10 s of calm, until the
+    /// faults and calm fill `--minutes` (default 30); then the drain waits for abandoned leases.
+    Soak,
 }
+
+/// The `soak` schedule's default length in minutes.
+pub const SOAK_MINUTES: u64 = 30;
 
 /// One step: a fault and how long it lasts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -97,8 +129,9 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The preset's schedule over `faults` (all when empty), shuffled by `rng` for the long one.
-    pub fn preset(preset: Preset, faults: &[Fault], rng: &mut StdRng) -> Self {
+    /// The preset's schedule over `faults` (all when empty), shuffled by `rng` for the long ones;
+    /// `minutes` is the soak's length.
+    pub fn preset(preset: Preset, faults: &[Fault], minutes: u64, rng: &mut StdRng) -> Self {
         let faults: Vec<Fault> = if faults.is_empty() {
             Fault::ALL.to_vec()
         } else {
@@ -123,6 +156,22 @@ impl Schedule {
                     steps,
                     calm_secs: 6,
                 }
+            }
+            Preset::Soak => {
+                let (secs, calm_secs) = (20, 10);
+                let budget = minutes.saturating_mul(60);
+                let mut steps = Vec::new();
+                'rounds: loop {
+                    let mut round = faults.clone();
+                    round.shuffle(rng);
+                    for fault in round {
+                        if (steps.len() as u64 + 1) * (secs + calm_secs) > budget {
+                            break 'rounds;
+                        }
+                        steps.push(Step { fault, secs });
+                    }
+                }
+                Self { steps, calm_secs }
             }
         }
     }
@@ -157,6 +206,19 @@ fn cut_off(alone: usize, n: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// The blocked peers per node for `minority` cut off from everyone else (they still reach each
+/// other).
+fn split(minority: &[usize], n: usize) -> Vec<Vec<usize>> {
+    (0..n)
+        .map(|i| {
+            let inside = minority.contains(&i);
+            (0..n)
+                .filter(|j| *j != i && minority.contains(j) != inside)
+                .collect()
+        })
+        .collect()
+}
+
 /// A bridge: `a` and `c` cannot reach each other; everyone reaches the rest.
 fn bridge(a: usize, c: usize, n: usize) -> Vec<Vec<usize>> {
     (0..n)
@@ -180,6 +242,8 @@ pub struct Nemesis<'a> {
     pub rec: Recorder,
     /// The run's random source (seeded).
     pub rng: StdRng,
+    /// Nodes whose directory is on a tmpfs right now (`enospc`).
+    pub mounted: Vec<usize>,
 }
 
 impl Nemesis<'_> {
@@ -190,6 +254,15 @@ impl Nemesis<'_> {
     fn random_node(&mut self) -> usize {
         let n = self.n();
         self.rng.random_range(0..n)
+    }
+
+    /// A random largest minority: 1 node of 3, 2 of 5.
+    fn random_minority(&mut self) -> Vec<usize> {
+        let n = self.n();
+        let mut nodes: Vec<usize> = (0..n).collect();
+        nodes.shuffle(&mut self.rng);
+        nodes.truncate((n - 1) / 2);
+        nodes
     }
 
     /// The leader, or a random node when none is known (recorded).
@@ -225,8 +298,8 @@ impl Nemesis<'_> {
         let n = self.n();
         match self.rng.random_range(0..3) {
             0 => {
-                let i = self.random_node();
-                self.partition("minority", &cut_off(i, n))
+                let minority = self.random_minority();
+                self.partition("minority", &split(&minority, n))
             }
             1 => {
                 let l = self.leader_or_any().await;
@@ -262,8 +335,8 @@ impl Nemesis<'_> {
             .nemesis(format!("start {} for {} s", step.fault, step.secs));
         match step.fault {
             Fault::PartitionMinority => {
-                let i = self.random_node();
-                self.partition("minority", &cut_off(i, n))?;
+                let minority = self.random_minority();
+                self.partition("minority", &split(&minority, n))?;
                 tokio::time::sleep(hold).await;
                 self.heal()?;
             }
@@ -319,6 +392,36 @@ impl Nemesis<'_> {
                     self.pause_for(1000..3000, until).await;
                 }
             }
+            Fault::ClockJump => {
+                let half = hold / 2;
+                let l = self.leader_or_any().await;
+                self.jump(l, CLOCK_JUMP_MS)?;
+                tokio::time::sleep(half).await;
+                self.jump(l, 0)?;
+                let f = self.follower().await;
+                self.jump(f, CLOCK_JUMP_MS)?;
+                tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
+                self.jump(f, 0)?;
+            }
+            Fault::SlowDisk => {
+                let half = hold / 2;
+                let l = self.leader_or_any().await;
+                self.slow(l, SLOW_DISK_MS)?;
+                tokio::time::sleep(half).await;
+                self.slow(l, 0)?;
+                let f = self.follower().await;
+                self.slow(f, SLOW_DISK_MS)?;
+                tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
+                self.slow(f, 0)?;
+            }
+            Fault::Enospc => {
+                let f = self.follower().await;
+                self.enospc(f, hold, until).await?;
+            }
+            Fault::CorruptFollower => {
+                let f = self.follower().await;
+                self.corrupt(f, until).await?;
+            }
             Fault::KillAll => {
                 for i in 0..n {
                     self.kill(i).await?;
@@ -344,6 +447,121 @@ impl Nemesis<'_> {
         Ok(())
     }
 
+    /// Sets node `i`'s clock offset (0: back to the system clock).
+    fn jump(&mut self, i: usize, offset_ms: i64) -> anyhow::Result<()> {
+        self.rec.nemesis(if offset_ms == 0 {
+            format!("clock of node-{i} back to the system clock")
+        } else {
+            format!("clock of node-{i} jumps by {offset_ms} ms")
+        });
+        self.cluster.nodes[i].control(offset_ms, 0)
+    }
+
+    /// Sets node `i`'s disk delay (0: a normal disk).
+    fn slow(&mut self, i: usize, delay_ms: u64) -> anyhow::Result<()> {
+        self.rec.nemesis(if delay_ms == 0 {
+            format!("disk of node-{i} back to normal")
+        } else {
+            format!("disk of node-{i} slow: every write waits {delay_ms} ms")
+        });
+        self.cluster.nodes[i].control(0, delay_ms)
+    }
+
+    /// Whether node `i` died on its own (recorded when it did).
+    fn died(&mut self, i: usize, when: &str) -> bool {
+        match self.cluster.nodes[i].exited() {
+            Some(status) => {
+                self.rec
+                    .nemesis(format!("node-{i} exited on its own {when} ({status})"));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The `enospc` fault on node `i`.
+    async fn enospc(&mut self, i: usize, hold: Duration, until: Instant) -> anyhow::Result<()> {
+        self.kill(i).await?;
+        let dir = self.cluster.nodes[i].data_path();
+        let mut tmpfs = disk::Tmpfs::mount(&dir, ENOSPC_HEADROOM)?;
+        self.mounted.push(i);
+        self.rec.nemesis(format!(
+            "node-{i}'s directory is on a {} KiB tmpfs ({} KiB free)",
+            tmpfs.size / 1024,
+            ENOSPC_HEADROOM / 1024
+        ));
+        self.cluster.nodes[i].spawn(None)?;
+        self.rec.nemesis(format!("restart node-{i} on the tmpfs"));
+        tokio::time::sleep(hold / 2).await;
+        let died_full = self.died(i, "on a full disk");
+        let grown = tmpfs.size + (256 << 20);
+        tmpfs.grow(grown)?;
+        self.rec.nemesis(format!(
+            "node-{i}'s tmpfs grows to {} MiB (space freed)",
+            grown >> 20
+        ));
+        if died_full {
+            // With space again, it must come back on the directory it left behind.
+            self.cluster.nodes[i].kill().await?;
+            self.cluster.nodes[i].spawn(None)?;
+            self.rec
+                .nemesis(format!("restart node-{i} on the grown tmpfs"));
+        }
+        tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
+        if !died_full {
+            self.died(i, "after the space was freed");
+        }
+        self.kill(i).await?;
+        tmpfs.restore(true)?;
+        self.mounted.retain(|m| *m != i);
+        self.rec
+            .nemesis(format!("node-{i}'s directory is back on disk"));
+        self.restart(i).await
+    }
+
+    /// The `corrupt-follower` fault on node `i`: garbage, then a wiped directory and a rejoin.
+    async fn corrupt(&mut self, i: usize, until: Instant) -> anyhow::Result<()> {
+        self.kill(i).await?;
+        let dir = self.cluster.nodes[i].data_path();
+        let (files, bytes) = disk::garble(&dir, &mut self.rng, 256 << 20)?;
+        self.rec.nemesis(format!(
+            "node-{i}'s {files} data files overwritten with {bytes} bytes of garbage"
+        ));
+        self.cluster.nodes[i].spawn(None)?;
+        let refuse_by = Instant::now() + REFUSE_DEADLINE;
+        let mut refused = false;
+        while Instant::now() < refuse_by {
+            if self.died(i, "on a garbage data directory") {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if !refused {
+            // Serving garbage would show up in the history as lost or unexpected messages.
+            self.rec.nemesis(format!(
+                "node-{i} still runs on a garbage data directory after {REFUSE_DEADLINE:?}"
+            ));
+        }
+        self.kill(i).await?;
+        std::fs::remove_dir_all(&dir)?;
+        let through = (0..self.n()).find(|j| *j != i).unwrap_or(0);
+        self.rec.nemesis(format!(
+            "node-{i}'s directory wiped; it rejoins through node-{through}"
+        ));
+        self.cluster.nodes[i].spawn(Some(through))?;
+        self.cluster
+            .wait(
+                Instant::now() + RESTART_DEADLINE,
+                &format!("node-{i} to answer after rejoining"),
+                |views| views.iter().any(|v| v.node == i),
+            )
+            .await?;
+        self.rec.nemesis(format!("node-{i} answers again"));
+        tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
+        Ok(())
+    }
+
     /// Sleeps a random time in `ms`, but not past `until`.
     async fn pause_for(&mut self, ms: std::ops::Range<u64>, until: Instant) {
         let d = Duration::from_millis(self.rng.random_range(ms));
@@ -351,9 +569,20 @@ impl Nemesis<'_> {
         tokio::time::sleep(d.min(left)).await;
     }
 
-    /// Undoes everything: heal, SIGCONT, restart the dead.
+    /// Undoes everything: heal, clocks and disks back to normal, SIGCONT, restart the dead.
     pub async fn recover(&mut self) -> anyhow::Result<()> {
         self.heal()?;
+        for i in 0..self.n() {
+            self.cluster.nodes[i].control(0, 0)?;
+        }
+        for i in std::mem::take(&mut self.mounted) {
+            // A step that failed halfway left this node on its tmpfs: bring its directory back.
+            self.rec
+                .nemesis(format!("node-{i}'s directory back from its tmpfs"));
+            self.kill(i).await?;
+            let dir = self.cluster.nodes[i].data_path();
+            disk::Tmpfs::adopt(&dir).restore(true)?;
+        }
         for i in 0..self.n() {
             match self.cluster.state(i) {
                 NodeState::Paused => {
@@ -380,6 +609,21 @@ mod tests {
     }
 
     #[test]
+    fn a_split_cuts_the_minority_off_as_a_group() {
+        assert_eq!(split(&[1], 3), cut_off(1, 3));
+        assert_eq!(
+            split(&[0, 3], 5),
+            vec![
+                vec![1, 2, 4],
+                vec![0, 3],
+                vec![0, 3],
+                vec![1, 2, 4],
+                vec![0, 3]
+            ]
+        );
+    }
+
+    #[test]
     fn a_bridge_blocks_only_the_two_ends() {
         assert_eq!(bridge(0, 2, 3), vec![vec![2], vec![], vec![0]]);
     }
@@ -387,11 +631,24 @@ mod tests {
     #[test]
     fn the_short_schedule_fits_in_ci_and_the_long_one_in_ten_minutes() {
         let mut rng = StdRng::seed_from_u64(1);
-        let short = Schedule::preset(Preset::Short, &[], &mut rng);
+        let short = Schedule::preset(Preset::Short, &[], SOAK_MINUTES, &mut rng);
         assert_eq!(short.steps.len(), Fault::ALL.len());
-        assert!(short.duration() <= Duration::from_secs(130), "{short:?}");
-        let long = Schedule::preset(Preset::Long, &[], &mut rng);
+        assert!(short.duration() <= Duration::from_secs(180), "{short:?}");
+        let long = Schedule::preset(Preset::Long, &[], SOAK_MINUTES, &mut rng);
         assert_eq!(long.steps.len(), 2 * Fault::ALL.len());
-        assert!(long.duration() <= Duration::from_secs(400), "{long:?}");
+        assert!(long.duration() <= Duration::from_secs(600), "{long:?}");
+    }
+
+    #[test]
+    fn the_soak_fills_its_minutes_with_rounds_of_every_fault() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let soak = Schedule::preset(Preset::Soak, &[], 30, &mut rng);
+        assert_eq!(soak.steps.len(), 60);
+        assert_eq!(soak.duration(), Duration::from_secs(30 * 60));
+        for round in soak.steps.chunks(Fault::ALL.len()).take(4) {
+            let mut seen: Vec<Fault> = round.iter().map(|s| s.fault).collect();
+            seen.sort_by_key(|f| Fault::ALL.iter().position(|a| a == f));
+            assert_eq!(seen, Fault::ALL.to_vec());
+        }
     }
 }

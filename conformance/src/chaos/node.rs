@@ -93,6 +93,29 @@ impl Node {
         self.config.log_dir.join(format!("node-{}.log", self.index))
     }
 
+    /// The node's directory, `<data_dir>/node-<i>`.
+    pub fn data_path(&self) -> PathBuf {
+        self.config.data_dir.join(self.id())
+    }
+
+    /// The file the node's test-only fault hooks read (`testing.control_file`, docs/config.md §10).
+    pub fn control_path(&self) -> PathBuf {
+        self.config
+            .log_dir
+            .join(format!("node-{}.control", self.index))
+    }
+
+    /// Writes the node's control file: `clock_offset_ms` and `disk_delay_ms` (0 for none). The node
+    /// applies it within 100 ms, running or not (a restarted node reads it at startup).
+    pub fn control(&self, clock_offset_ms: i64, disk_delay_ms: u64) -> anyhow::Result<()> {
+        let text =
+            format!("clock_offset_ms = {clock_offset_ms}\ndisk_delay_ms = {disk_delay_ms}\n");
+        // Written whole and renamed, so the node never reads half a file.
+        let tmp = self.control_path().with_extension("control.tmp");
+        std::fs::write(&tmp, text).context("write the control file")?;
+        std::fs::rename(&tmp, self.control_path()).context("replace the control file")
+    }
+
     fn args(&self, join: Option<usize>) -> Vec<String> {
         let addr = Net::addr(self.index);
         let mut a: Vec<String> = [
@@ -120,6 +143,9 @@ impl Node {
             // catch up by snapshot as well as by log replay.
             "--raft.snapshot_threshold",
             "500",
+            // The clock and disk the nemesis steers (clock-jump, slow-disk).
+            "--testing.control_file",
+            &self.control_path().display().to_string(),
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -194,6 +220,11 @@ impl Node {
     /// SIGKILL, then reap (bounded).
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                // It died on its own (e.g. a full disk): nothing to kill.
+                self.state = NodeState::Dead;
+                return Ok(());
+            }
             child.start_kill().context("SIGKILL doq")?;
             tokio::time::timeout(Duration::from_secs(10), child.wait())
                 .await

@@ -6,7 +6,7 @@ use super::checker::{Counts, Report};
 /// The rows of the table: label and value getter (violations are in bold).
 type Row = (&'static str, fn(&Counts) -> u64);
 
-const ROWS: [Row; 16] = [
+const ROWS: [Row; 20] = [
     ("enqueues attempted", |c| c.attempted),
     ("acknowledged (200)", |c| c.acknowledged),
     ("definite failures", |c| c.failed),
@@ -16,6 +16,8 @@ const ROWS: [Row; 16] = [
     ("**unexpected**", |c| c.unexpected),
     ("**acked then delivered**", |c| c.acked_then_delivered),
     ("**lease violations**", |c| c.lease_violations),
+    ("**order violations**", |c| c.order_violations),
+    ("**stamps ahead of real time**", |c| c.stamps_ahead),
     ("recovered (unknown, then seen)", |c| c.recovered),
     ("deliveries", |c| c.deliveries),
     ("duplicated (delivered > once)", |c| c.duplicated),
@@ -25,6 +27,10 @@ const ROWS: [Row; 16] = [
     }),
     ("· one enqueue, two ids", |c| c.enqueued_twice),
     ("unresolved (fate unknown)", |c| c.unresolved),
+    ("deliveries checked for order", |c| c.order_checked),
+    ("stamps behind real time (clock held back)", |c| {
+        c.stamps_behind
+    }),
 ];
 
 /// Renders the report as a Markdown table with one column per queue and a total, then the

@@ -242,12 +242,12 @@ async fn create_queues(cluster: &Cluster, queues: &[QueueMeta]) -> anyhow::Resul
         .build()?;
     let base = cluster.nodes[0].base();
     for q in queues {
-        let settings = if q.name.ends_with("fair") {
+        let settings = if workload::is_fair(&q.name) {
             json!({ "strategy": "round_robin", "ack_timeout": ACK_TIMEOUT_S })
         } else {
             json!({ "ack_timeout": ACK_TIMEOUT_S })
         };
-        let kind = if q.name.ends_with("fair") {
+        let kind = if workload::is_fair(&q.name) {
             "fair"
         } else {
             "delayed"
@@ -319,6 +319,7 @@ async fn run(plan: &Plan, cluster: &mut Cluster) -> anyhow::Result<checker::Repo
         cluster,
         rec: rec.clone(),
         rng: StdRng::seed_from_u64(plan.seed),
+        mounted: Vec::new(),
     };
     let mut fault_error = None;
     for step in &plan.schedule.steps {

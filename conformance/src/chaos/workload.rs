@@ -155,13 +155,14 @@ fn complete(call: &Call, status: u16, body: &Value) -> Completion {
 }
 
 /// A small priority derived from the content, so delayed queues see mixed priorities (all due).
-fn priority(content: &str) -> u64 {
+/// The checker derives it again to check the order of deliveries.
+pub fn priority(content: &str) -> u64 {
     content.bytes().map(u64::from).sum::<u64>() % 50
 }
 
 /// A group derived from the content, so fair queues see several groups (delayed queues store
 /// `default` whatever is sent).
-fn group(content: &str) -> String {
+pub fn group(content: &str) -> String {
     format!("g{}", content.len() % 4)
 }
 
@@ -321,4 +322,9 @@ pub async fn await_leases(client: &Client, queues: &[QueueMeta], until: Instant)
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     false
+}
+
+/// Whether the workload's queue `name` is a fair (round-robin) queue; the others are delayed queues.
+pub fn is_fair(name: &str) -> bool {
+    name.ends_with("fair")
 }

@@ -1,6 +1,6 @@
 //! `doq-chaos` (docs/conformance.md §13.1) against the real binary: a 3-node cluster in network
-//! namespaces under partitions, pauses and kills, then the history check. Needs root, `ip` and
-//! `nft`; about 4 minutes in all.
+//! namespaces under partitions, pauses, kills, clock jumps, a slow disk, ENOSPC and a corrupted
+//! follower, then the history check. Needs root, `ip`, `nft` and `mount`; about 7 minutes in all.
 //!
 //! - The short schedule must find nothing: a violation, an inconclusive check, a harness failure or
 //!   a run that did too little work fails the test, with the table and the run's directory (history,

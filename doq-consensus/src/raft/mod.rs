@@ -10,7 +10,7 @@ pub(crate) mod codec;
 mod forwarder;
 mod gate;
 mod log_store;
-mod network;
+pub(crate) mod network;
 mod proposer;
 mod rounds;
 mod service;
@@ -19,8 +19,8 @@ mod state_machine;
 #[cfg(test)]
 mod tests;
 mod timing;
-mod types;
-mod wire;
+pub(crate) mod types;
+pub(crate) mod wire;
 
 use std::{
     collections::BTreeSet,
