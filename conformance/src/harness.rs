@@ -27,42 +27,50 @@ use crate::{check::fail, client::Client};
 /// priorities near "now" behave as in production.
 pub const START: Timestamp = Timestamp(1_800_000_000_000);
 
-/// The storage backend a node runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Backend {
-    /// `storage.backend = memory`: nothing survives a restart.
-    Memory,
-    /// `storage.backend = redb`.
-    Redb,
-    /// `storage.backend = rocksdb`.
-    RocksDb,
-    /// `storage.backend = sled`.
-    Sled,
+/// The storage backend a node runs on: an entry of doq-storage's registry (`doq_storage::REGISTRY`), so
+/// a new backend gets its matrix rows without a change here.
+#[derive(Clone, Copy, Debug)]
+pub struct Backend(&'static doq_storage::Backend);
+
+impl PartialEq for Backend {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
 }
 
+impl Eq for Backend {}
+
 impl Backend {
+    /// The compiled-in backend called `name` (a `storage.backend` value).
+    ///
+    /// # Panics
+    /// If doq-storage was built without it: the conformance crate enables every backend of the registry.
+    #[allow(
+        clippy::panic,
+        reason = "a matrix row for a backend that is not compiled in is a build error"
+    )]
+    pub fn named(name: &str) -> Self {
+        match doq_storage::Backend::resolve(name) {
+            Ok(b) => Self(b),
+            Err(e) => panic!("conformance backend: {e}"),
+        }
+    }
+
+    /// Every compiled-in backend, in registry order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        doq_storage::REGISTRY.iter().map(Self)
+    }
+
     /// The `storage.backend` value.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::Redb => "redb",
-            Self::RocksDb => "rocksdb",
-            Self::Sled => "sled",
-        }
+        self.0.name
     }
 
     /// What the backend can do; cases take capabilities, never backend names.
     pub fn caps(self) -> Caps {
-        match self {
-            Self::Memory => Caps {
-                durable: false,
-                voters: 1,
-            },
-            Self::Redb | Self::RocksDb | Self::Sled => Caps {
-                durable: true,
-                voters: 1,
-            },
+        Caps {
+            durable: self.0.durable,
+            voters: 1,
         }
     }
 }
@@ -267,6 +275,16 @@ impl Harness {
         }
     }
 
+    /// The last log index of the node the client talks to (in single mode, the command counter): it
+    /// grows with every command ordered, accepted or not.
+    pub fn last_log_index(&self) -> u64 {
+        let nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        match nodes.get(client_index(self.mode)) {
+            Some(n) => n.consensus.status().last_log_index,
+            None => fail("last_log_index: no node is running"),
+        }
+    }
+
     /// Stops every node gracefully and starts them again on the same directories and clock.
     pub async fn restart(&self) {
         info!("harness: restarting the nodes");
@@ -350,7 +368,9 @@ async fn boot_retrying(config: &Config, clock: &ManualClock) -> anyhow::Result<N
     loop {
         match boot(config, clock).await {
             Err(e)
-                if (format!("{e:#}").contains("in use by another process")
+                if (e
+                    .downcast_ref::<doq_storage::Error>()
+                    .is_some_and(doq_storage::Error::is_locked)
                     || e.downcast_ref::<std::io::Error>()
                         .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse))
                     && tokio::time::Instant::now() < deadline =>

@@ -13,6 +13,8 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::limits::RequestLimits;
+
 /// Why a configuration cannot be used. Startup reports it and exits with code 2.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -47,7 +49,7 @@ pub struct Config {
     /// Queue defaults.
     pub queue: QueueConfig,
     /// Request limits (docs/http.md §2.1).
-    pub limits: LimitsConfig,
+    pub limits: RequestLimits,
     /// Bearer-token authentication.
     pub auth: AuthConfig,
     /// TLS for HTTP and gRPC.
@@ -104,7 +106,8 @@ pub struct RaftConfig {
 pub struct StorageConfig {
     /// Parent of the node directory `<data_dir>/<node_id>/`.
     pub data_dir: PathBuf,
-    /// `redb`, `rocksdb`, `sled` or `memory`.
+    /// One of `doq_storage::BACKENDS` (`doq --version` lists them): `redb`, `rocksdb`, `sled` or `memory`
+    /// in the default build.
     pub backend: String,
     /// `always` (fsync before every reply) or `never` (unsafe).
     pub sync: String,
@@ -166,26 +169,6 @@ pub struct QueueConfig {
 pub struct StatsConfig {
     /// The rate window in seconds.
     pub window_side: u32,
-}
-
-/// `limits.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LimitsConfig {
-    /// Largest JSON body.
-    pub max_body_bytes: usize,
-    /// Largest message content.
-    pub max_content_bytes: usize,
-    /// Most metadata entries.
-    pub max_metadata_entries: usize,
-    /// Most metadata bytes (keys plus values).
-    pub max_metadata_bytes: usize,
-    /// Most items in a batch.
-    pub max_batch_size: usize,
-    /// Longest long-poll.
-    pub max_wait_seconds: u32,
-    /// Largest restore upload in bytes; 0 is no cap (docs/backup.md §8.3).
-    pub max_restore_bytes: u64,
 }
 
 /// `auth.*`
@@ -254,7 +237,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             cluster: ClusterConfig::default(),
             queue: QueueConfig::default(),
-            limits: LimitsConfig::default(),
+            limits: RequestLimits::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             backup: BackupConfig::default(),
@@ -342,19 +325,6 @@ impl Default for QueueConfig {
 impl Default for StatsConfig {
     fn default() -> Self {
         Self { window_side: 10 }
-    }
-}
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 8 << 20,
-            max_content_bytes: 1 << 20,
-            max_metadata_entries: 64,
-            max_metadata_bytes: 16 << 10,
-            max_batch_size: 1000,
-            max_wait_seconds: 20,
-            max_restore_bytes: 0,
-        }
     }
 }
 impl Default for BackupConfig {
@@ -571,21 +541,8 @@ impl Config {
     /// Checks values that types alone cannot; runs before anything binds.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if !matches!(
-            self.storage.backend.as_str(),
-            "redb" | "memory" | "rocksdb" | "sled"
-        ) {
-            return bad(format!(
-                "storage.backend: {:?} is not one of redb, rocksdb, sled, memory",
-                self.storage.backend
-            ));
-        }
-        if !doq_storage::BACKENDS.contains(&self.storage.backend.as_str()) {
-            return bad(format!(
-                "storage.backend: {} is not compiled into this binary (available: {})",
-                self.storage.backend,
-                doq_storage::BACKENDS.join(", ")
-            ));
+        if let Err(e) = doq_storage::Backend::resolve(&self.storage.backend) {
+            return bad(format!("storage.backend: {e}"));
         }
         if !matches!(self.storage.sync.as_str(), "always" | "never") {
             return bad(format!(
@@ -727,15 +684,6 @@ impl Config {
         })
     }
 
-    /// The message limits (`limits.max_content_bytes`, `limits.max_metadata_*`) every entry point checks.
-    pub fn message_limits(&self) -> doq_api::Limits {
-        doq_api::Limits {
-            max_content_bytes: self.limits.max_content_bytes,
-            max_metadata_entries: self.limits.max_metadata_entries,
-            max_metadata_bytes: self.limits.max_metadata_bytes,
-        }
-    }
-
     /// The address `raft.address` binds: a bare port binds every interface (docs/config.md §10).
     pub fn raft_bind_addr(&self) -> String {
         if self.raft.address.parse::<u16>().is_ok() {
@@ -790,11 +738,7 @@ impl Config {
     /// What the chosen storage does not survive, when that is less than a power loss (README, "Choosing
     /// a backend"): printed by `doq config` and logged at startup.
     pub fn durability_warning(&self) -> Option<&'static str> {
-        match self.storage.backend.as_str() {
-            "sled" => Some("storage.backend = sled survives a process crash but not a power loss: sled flushes with sync_file_range, not fsync"),
-            "memory" => Some("storage.backend = memory keeps nothing across a restart"),
-            _ => None,
-        }
+        doq_storage::Backend::named(&self.storage.backend).and_then(|b| b.caveat)
     }
 }
 
