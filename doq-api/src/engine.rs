@@ -454,15 +454,30 @@ impl Engine {
         if self.queues.contains_key(name) {
             return Ok(Reply::QueueCreated);
         }
+        self.add_queue(name.clone(), kind, settings.clone(), index, index, m);
+        Ok(Reply::QueueCreated)
+    }
+
+    /// The one place a queue comes to exist (create and restore): a fresh id that is never reused, an empty
+    /// round-robin tree, the record and the tree staged into `m`.
+    fn add_queue(
+        &mut self,
+        name: QueueName,
+        kind: QueueKind,
+        settings: QueueSettings,
+        created_version: LogIndex,
+        version: LogIndex,
+        m: &mut dyn Mutations,
+    ) {
         let id = QueueId(self.counters.next_queue);
         self.counters.next_queue = self.counters.next_queue.saturating_add(1);
         let record = QueueRecord {
             id,
             name: name.clone(),
             kind,
-            settings: settings.clone(),
-            created_version: index,
-            version: index,
+            settings,
+            created_version,
+            version,
             next_node: 1,
             dead_lettered: 0,
         };
@@ -470,8 +485,7 @@ impl Engine {
         let mut q = QueueState::new(record, None);
         q.flush_tree(m);
         self.by_id.insert(id, name.clone());
-        self.queues.insert(name.clone(), q);
-        Ok(Reply::QueueCreated)
+        self.queues.insert(name, q);
     }
 
     fn update_queue(

@@ -4,12 +4,14 @@
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
 pub mod access;
 mod backup_cli;
+mod bearer;
 pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+pub mod limits;
 pub mod peer_tls;
 mod probe;
 #[cfg(feature = "pprof")]

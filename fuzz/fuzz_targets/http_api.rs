@@ -11,7 +11,10 @@ use std::sync::{Arc, OnceLock};
 use axum::{body::Body, http::Request};
 use doq_api::{ManualClock, Timestamp};
 use doq_consensus::{Consensus, SingleNode, SingleOptions};
-use doq_server::http::{router, AppState, HttpLimits};
+use doq_server::{
+    http::{router, AppState},
+    limits::RequestLimits,
+};
 use doq_storage::{MemoryStore, QueueStore};
 use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
@@ -52,16 +55,16 @@ fuzz_target!(|data: &[u8]| {
         );
         let state = AppState {
             consensus: node.clone(),
-            limits: HttpLimits {
+            limits: RequestLimits {
                 max_wait_seconds: 0,
-                ..HttpLimits::default()
+                // A small cap, so a fuzzed restore upload cannot fill the disk.
+                max_restore_bytes: 1 << 20,
+                ..RequestLimits::default()
             },
             default_ack_timeout: 1800,
             stats_window: 10,
             shutdown: tokio_util::sync::CancellationToken::new(),
             spool_dir: std::env::temp_dir(),
-            // A small cap, so a fuzzed restore upload cannot fill the disk.
-            max_restore_bytes: 1 << 20,
         };
         let app = router(state);
         for (method, path, body) in requests {
