@@ -49,7 +49,7 @@ pub use weighted::weighted_respects_max_unacked;
 /// Calls `$m!($($args)*; <every case>)`: the one list of cases, so every matrix row runs all of them.
 ///
 /// ```text
-/// doq_conformance::for_each_case!(case_tests!(Backend::Redb, Mode::Single));
+/// doq_conformance::for_each_case!(case_tests!(Backend::named("redb"), Mode::Single));
 /// ```
 #[macro_export]
 macro_rules! for_each_case {

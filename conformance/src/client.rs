@@ -181,6 +181,8 @@ impl Client {
                 };
             }
         };
+        let mut body = body;
+        settle_request_id(&headers, &mut body);
         FullReply {
             status,
             headers,
@@ -226,12 +228,23 @@ impl Client {
             Err(e) => return (0, json!({ "transport_error": format!("{url}: {e}") })),
         };
         let status = response.status().as_u16();
-        let body = match response.bytes().await {
+        let headers: BTreeMap<String, String> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = match response.bytes().await {
             Ok(bytes) if bytes.is_empty() => Value::Null,
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
             Err(e) => json!({ "transport_error": format!("{url}: body: {e}") }),
         };
+        settle_request_id(&headers, &mut body);
         (status, body)
     }
 
@@ -250,5 +263,27 @@ impl Client {
             .full(method.as_str(), path, body.as_deref(), &headers)
             .await;
         (reply.status, reply.body)
+    }
+}
+
+/// Every problem body carries the response's `X-Request-Id` as `request_id` (docs/http.md §2). It is checked
+/// here, for every error any case provokes, and then removed, so cases compare the rest exactly. A missing
+/// or different id stays visible in the body (`request_id_missing`, or the wrong `request_id`), which no
+/// expected body matches.
+fn settle_request_id(headers: &BTreeMap<String, String>, body: &mut Value) {
+    let is_problem = headers
+        .get("content-type")
+        .is_some_and(|t| t == "application/problem+json");
+    let Some(fields) = body.as_object_mut().filter(|_| is_problem) else {
+        return;
+    };
+    match (fields.get("request_id"), headers.get("x-request-id")) {
+        (Some(Value::String(id)), Some(header)) if id == header => {
+            fields.remove("request_id");
+        }
+        (Some(_), _) => {}
+        (None, _) => {
+            fields.insert("request_id_missing".into(), Value::Bool(true));
+        }
     }
 }

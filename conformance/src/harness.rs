@@ -13,6 +13,7 @@ use std::{
 };
 
 use doq_api::{ManualClock, Timestamp};
+use doq_consensus::Role;
 use doq_server::{
     config::Config,
     server::{self, Deps, Listeners, Node},
@@ -27,10 +28,18 @@ use crate::{check::fail, client::Client};
 /// priorities near "now" behave as in production.
 pub const START: Timestamp = Timestamp(1_800_000_000_000);
 
-/// The storage backend a node runs on: an entry of doq-storage's registry (`doq_storage::REGISTRY`), so
-/// a new backend gets its matrix rows without a change here.
+/// The storage backend a row runs on: an entry of doq-storage's registry (`doq_storage::REGISTRY`), so a
+/// new backend gets its matrix rows without a change here, or a mix of them.
 #[derive(Clone, Copy, Debug)]
-pub struct Backend(&'static doq_storage::Backend);
+#[non_exhaustive]
+pub enum Backend {
+    /// Every node on this backend.
+    One(&'static doq_storage::Backend),
+    /// A cluster whose replicas run on different backends: node `i` on the `i`th durable backend of the
+    /// registry, round robin (redb, rocksdb, sled in the default build; replication carries commands and
+    /// snapshots, never a backend's bytes). Single-node rows use the first.
+    Mixed,
+}
 
 impl PartialEq for Backend {
     fn eq(&self, other: &Self) -> bool {
@@ -51,25 +60,49 @@ impl Backend {
     )]
     pub fn named(name: &str) -> Self {
         match doq_storage::Backend::resolve(name) {
-            Ok(b) => Self(b),
+            Ok(b) => Self::One(b),
             Err(e) => panic!("conformance backend: {e}"),
         }
     }
 
     /// Every compiled-in backend, in registry order.
     pub fn all() -> impl Iterator<Item = Self> {
-        doq_storage::REGISTRY.iter().map(Self)
+        doq_storage::REGISTRY.iter().map(Self::One)
     }
 
-    /// The `storage.backend` value.
+    /// The `storage.backend` value (`mixed` for [`Backend::Mixed`]).
     pub fn name(self) -> &'static str {
-        self.0.name
+        match self {
+            Self::One(b) => b.name,
+            Self::Mixed => "mixed",
+        }
+    }
+
+    /// The backend node `i` of a row runs on.
+    #[allow(
+        clippy::panic,
+        reason = "a mixed row without a durable backend compiled in is a build error"
+    )]
+    pub fn of_node(self, i: usize) -> Backend {
+        match self {
+            Self::Mixed => {
+                let durable: Vec<_> = doq_storage::REGISTRY.iter().filter(|b| b.durable).collect();
+                match durable.get(i % durable.len().max(1)) {
+                    Some(b) => Self::One(b),
+                    None => panic!("a mixed row needs a durable backend"),
+                }
+            }
+            other => other,
+        }
     }
 
     /// What the backend can do; cases take capabilities, never backend names.
     pub fn caps(self) -> Caps {
         Caps {
-            durable: self.0.durable,
+            durable: match self {
+                Self::One(b) => b.durable,
+                Self::Mixed => true,
+            },
             voters: 1,
         }
     }
@@ -121,6 +154,8 @@ pub struct Harness {
     client: Client,
     /// Empty only while [`Harness::restart`] swaps nodes.
     nodes: Mutex<Vec<Node>>,
+    /// Which of `nodes` the client talks to: a follower in a three-node row.
+    client_node: Mutex<usize>,
     /// Kept last so the directory outlives the node.
     _dir: TempDir,
 }
@@ -148,7 +183,7 @@ impl Harness {
             .tempdir()
             .expect("create a temporary data directory");
         let mut config = Config::default();
-        config.storage.backend = backend.name().into();
+        config.storage.backend = backend.of_node(0).name().into();
         config.storage.data_dir = dir.path().to_path_buf();
         config.storage.sync = "always".into();
         // A few MiB: rows run in parallel on a 2-core CI box (ARCHITECTURE.md, "CI budget").
@@ -171,6 +206,7 @@ impl Harness {
                 for i in 0..mode.nodes() {
                     let mut c = config.clone();
                     c.cluster.node_id = format!("node-{i}");
+                    c.storage.backend = backend.of_node(i).name().into();
                     // Port 0 now; the port the OS picks is kept for restarts, since members
                     // remember each other's Raft addresses.
                     c.raft.address = "127.0.0.1:0".into();
@@ -182,7 +218,9 @@ impl Harness {
         let nodes = boot_all(&mut configs, &clock)
             .await
             .expect("start the nodes under test");
-        let client_node = client_index(mode);
+        let client_node = client_index(mode, &nodes)
+            .await
+            .unwrap_or_else(|e| fail(format!("pick the client's node: {e:#}")));
         let client = Client::new(format!("http://{}", nodes[client_node].http_addr));
         info!(backend = backend.name(), ?mode, addr = %nodes[client_node].http_addr, "harness started");
         Self {
@@ -192,6 +230,7 @@ impl Harness {
             configs: Mutex::new(configs),
             client,
             nodes: Mutex::new(nodes),
+            client_node: Mutex::new(client_node),
             _dir: dir,
         }
     }
@@ -264,7 +303,11 @@ impl Harness {
                 .collect();
             let caught_up = applied.iter().all(|a| *a == applied[0]);
             if caught_up && digests.iter().all(|d| *d == digests[0]) {
-                return digests[client_index(self.mode).min(digests.len() - 1)];
+                let client = *self
+                    .client_node
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                return digests[client.min(digests.len() - 1)];
             }
             if tokio::time::Instant::now() > deadline {
                 fail(format!(
@@ -275,14 +318,16 @@ impl Harness {
         }
     }
 
-    /// The last log index of the node the client talks to (in single mode, the command counter): it
-    /// grows with every command ordered, accepted or not.
-    pub fn last_log_index(&self) -> u64 {
+    /// The log index the serving node has applied, once every replica agrees (see [`Harness::digest`]).
+    /// Cases use it to count the commands a request made.
+    pub async fn applied(&self) -> u64 {
+        self.digest().await;
         let nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        match nodes.get(client_index(self.mode)) {
-            Some(n) => n.consensus.status().last_log_index,
-            None => fail("last_log_index: no node is running"),
-        }
+        let Some(node) = nodes.get(client_index(self.mode).min(nodes.len().saturating_sub(1)))
+        else {
+            fail("applied: no node is running")
+        };
+        node.consensus.status().last_applied
     }
 
     /// Stops every node gracefully and starts them again on the same directories and clock.
@@ -297,15 +342,26 @@ impl Harness {
         let nodes = boot_all(&mut configs, &self.clock)
             .await
             .unwrap_or_else(|e| fail(format!("restart the nodes: {e:#}")));
-        let client_node = client_index(self.mode);
+        let client_node = client_index(self.mode, &nodes)
+            .await
+            .unwrap_or_else(|e| fail(format!("pick the client's node: {e:#}")));
         self.client
             .set_base(format!("http://{}", nodes[client_node].http_addr));
+        *self
+            .client_node
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = client_node;
         *self.configs.lock().unwrap_or_else(PoisonError::into_inner) = configs;
         *self.nodes.lock().unwrap_or_else(PoisonError::into_inner) = nodes;
     }
 
-    /// Stops the nodes gracefully; fails the test if a shutdown reports an error.
+    /// Stops the nodes gracefully; fails the test if a shutdown reports an error. In a cluster it first
+    /// requires every replica to reach the same state ([`Harness::digest`]), so every case checks
+    /// replication, not only the ones that ask for a digest.
     pub async fn stop(self) {
+        if self.mode.nodes() > 1 {
+            self.digest().await;
+        }
         self.stop_nodes().await;
     }
 
@@ -323,11 +379,30 @@ impl Harness {
     }
 }
 
-/// The node the client talks to: a follower in a three-node row.
-fn client_index(mode: Mode) -> usize {
-    match mode {
-        Mode::Raft3 => 1,
-        _ => 0,
+/// The node the client talks to: in a three-node row a follower (node 1 unless it leads), so every
+/// write is forwarded and every confirming read goes through ReadIndex; the row fails if none is one.
+async fn client_index(mode: Mode, nodes: &[Node]) -> anyhow::Result<usize> {
+    if mode != Mode::Raft3 {
+        return Ok(0);
+    }
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    loop {
+        let status: Vec<_> = nodes.iter().map(|n| n.consensus.status()).collect();
+        let leader = status.iter().position(|s| s.role == Role::Leader);
+        // A follower that knows the leader, and the leader agrees it leads.
+        let follower = [1, 2, 0].into_iter().find(|&i| {
+            status.get(i).is_some_and(|s| {
+                s.role == Role::Follower
+                    && leader.is_some_and(|l| s.leader_id.as_ref() == Some(&status[l].node_id))
+            })
+        });
+        if let Some(i) = follower {
+            return Ok(i);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("no follower that knows the leader within {CONVERGE:?}: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

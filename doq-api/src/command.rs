@@ -1,6 +1,7 @@
 //! Commands (every write, as one log entry) and their replies.
 use crate::{
     backup::{ImportHeader, ImportItem, ImportMode, RestoreId},
+    error::Error,
     message::{Body, Group, MessageId, Metadata, Priority},
     name::QueueName,
     queue::{QueueKind, QueueSettings, Strategy},
@@ -106,6 +107,15 @@ pub enum Command {
         /// When present, must name the current delivery.
         receipt: Option<Receipt>,
     },
+    /// Acknowledge many leased messages of one queue in one command (docs/http.md §3.5). Each item is
+    /// judged on its own, as a single `Ack` would be; the reply lists every item's outcome in order. Only an
+    /// unknown queue fails the command as a whole.
+    AckBatch {
+        /// The queue.
+        queue: QueueName,
+        /// The messages, each with the receipt that must name its current delivery when present.
+        items: Vec<(MessageId, Option<Receipt>)>,
+    },
     /// Give a leased message back, optionally with a new priority and metadata.
     Nack {
         /// The queue.
@@ -183,6 +193,7 @@ impl Command {
             Self::Enqueue { queue, .. }
             | Self::Dequeue { queue, .. }
             | Self::Ack { queue, .. }
+            | Self::AckBatch { queue, .. }
             | Self::Nack { queue, .. }
             | Self::Touch { queue, .. }
             | Self::UpdatePriority { queue, .. }
@@ -243,6 +254,8 @@ pub enum Reply {
     Dequeued(Vec<Delivery>),
     /// The message was acked.
     Acked,
+    /// Each item of an `AckBatch`, in request order: acked, or the error a single ack would have got.
+    AckedEach(Vec<(MessageId, Result<(), Error>)>),
     /// The message is ready again with this priority.
     Nacked {
         /// The priority after the nack.

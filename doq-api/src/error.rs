@@ -57,9 +57,15 @@ pub enum Error {
     /// A join or leave the cluster refuses (last voter, or single-node mode).
     #[error("membership change refused: {0}")]
     MembershipRefused(String),
-    /// No leader, lost quorum or timed out: the outcome may be unknown, retry.
+    /// No leader, lost quorum, or the command could not be handed to the leader: nothing was applied,
+    /// retry.
     #[error("{0}")]
     Unavailable(String),
+    /// The command was handed to consensus (or forwarded to the leader) but no answer came in time: it
+    /// may or may not have been applied. Retry only what is safe to repeat (an enqueue with a
+    /// client-chosen id is).
+    #[error("{0}")]
+    OutcomeUnknown(String),
     /// A restore's input is malformed, corrupt, unsupported or breaks the chain rules (docs/backup.md §8.3).
     #[error("{0}")]
     BackupInvalid(String),
@@ -93,7 +99,7 @@ pub enum ErrorKind {
     Invalid,
     /// The request conflicts with the current state (settings, stale receipt, queue in use).
     Conflict,
-    /// Try again: no leader, timeout.
+    /// Try again: no leader, timeout (`Error::OutcomeUnknown` too: its write may have been applied).
     Unavailable,
     /// The store failed.
     Storage,
@@ -136,7 +142,7 @@ impl Error {
             | Self::InvalidSettings { .. }
             | Self::QueueInUse(_)
             | Self::MembershipRefused(_) => ErrorKind::Conflict,
-            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Unavailable(_) | Self::OutcomeUnknown(_) => ErrorKind::Unavailable,
             Self::Storage { .. } => ErrorKind::Storage,
             Self::Internal(_) => ErrorKind::Internal,
         }
@@ -158,6 +164,7 @@ impl Error {
             Self::RestoreInProgress => "restore_in_progress",
             Self::SinceTooOld => "since_too_old",
             Self::Unavailable(_) => "unavailable",
+            Self::OutcomeUnknown(_) => "outcome_unknown",
             Self::Storage { .. } => "storage_error",
             Self::Internal(_) => "internal",
         }

@@ -19,8 +19,8 @@ pub use command::{
     Command, Delivery, Enqueued, LogIndex, NewMessage, Reply, SettingsUpdate, Stamped,
 };
 pub use engine::{
-    Counters, Engine, GroupRecord, IndexSource, MessageState, MessageView, Mutations, PeekFilter,
-    PeekPage, QueueRecord, QueueStats,
+    Counters, Engine, GroupRecord, IndexSource, MessageState, MessageView, Mutations, OpTotals,
+    PeekFilter, PeekPage, QueueRecord, QueueStats,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use limits::{Limits, MAX_GROUP_BYTES};

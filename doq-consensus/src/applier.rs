@@ -212,8 +212,20 @@ impl Applier {
         committed
     }
 
-    /// The index of the last command applied to the engine.
-    pub(crate) fn applied(&self) -> LogIndex {
+    /// After a failed commit rebuilt the engine from the store (a new `epoch`), continues from what the
+    /// store holds: the failed run's numbers are free again.
+    fn resync(&mut self, epoch: u64) {
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.applied = self.shared.durable_index();
+            self.has_cluster_id = false;
+        }
+    }
+
+    /// The index of the last command applied to the engine, as of the engine's current epoch (after a
+    /// failed commit, the last one the store holds).
+    pub(crate) fn applied(&mut self) -> LogIndex {
+        self.resync(self.shared.version().epoch);
         self.applied
     }
 

@@ -75,6 +75,17 @@ pub struct ClusterStatus {
     pub members: Vec<Member>,
     /// The storage backend in use.
     pub storage_backend: String,
+    /// Writes this node forwarded to its leader since it started (always zero in single mode).
+    pub forwarded: Forwarded,
+}
+
+/// Outcomes of the writes a follower forwarded to its leader, for `doq_raft_forwarded_requests_total`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Forwarded writes the leader answered with a reply (an engine error such as `queue_empty` included).
+    pub ok: u64,
+    /// Forwarded writes that failed in transit or in consensus (no leader, timeout, storage).
+    pub failed: u64,
 }
 
 /// Orders and (in a cluster) replicates commands. Front ends see only `Arc<dyn Consensus>`.

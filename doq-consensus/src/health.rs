@@ -1,8 +1,43 @@
-//! [`Health`]: what the applier knows about its own state, for `/readyz` (docs/cluster.md §5). A node whose
-//! last commit failed, or whose engine could not be rebuilt after one, must not report ready.
+//! [`Health`]: what the applier knows about its own state, and [`readiness`], the whole `/readyz` verdict
+//! (docs/cluster.md §5). A node whose last commit failed, whose engine could not be rebuilt after one,
+//! whose consensus stopped, that knows no leader, or whose apply lags must not report ready.
 use std::sync::Mutex;
 
 use doq_api::Error;
+
+use crate::{Consensus, Role};
+
+/// Most entries a ready node may hold in its log without having applied them.
+pub const MAX_APPLY_LAG: u64 = 1000;
+
+/// Why `consensus` should not count as ready (every reason that holds, joined by `"; "`), or `None`
+/// when it is ready. With `leader_only`, a node that does not lead is not ready either.
+pub fn readiness(consensus: &dyn Consensus, leader_only: bool) -> Option<String> {
+    let status = consensus.status();
+    let mut reasons = Vec::new();
+    if let Some(why) = consensus.view().health_problem() {
+        reasons.push(why);
+    }
+    // Entries this node holds in its log but has not applied yet: a follower whose applies are slow or
+    // failing keeps appending what the leader sends. (openraft 0.9 publishes no commit index, so
+    // `commit_index` equals `last_applied` and their difference alone would always be 0.)
+    let lag = status
+        .last_log_index
+        .max(status.commit_index)
+        .saturating_sub(status.last_applied);
+    if status.role == Role::Shutdown {
+        reasons.push("consensus has stopped on this node".to_string());
+    } else if status.leader_id.is_none() {
+        reasons.push("no leader known".to_string());
+    }
+    if lag > MAX_APPLY_LAG {
+        reasons.push(format!("apply lag {lag} exceeds {MAX_APPLY_LAG} entries"));
+    }
+    if leader_only && status.role != Role::Leader {
+        reasons.push(format!("not the leader ({})", status.role.as_str()));
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
 
 /// Set and cleared by the applier; read by readiness probes.
 #[derive(Debug, Default)]

@@ -17,8 +17,9 @@ mod view;
 
 pub use checked::Checked;
 pub use clock::SystemClock;
-pub use consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role};
+pub use consensus::{ClusterStatus, Consensus, Forwarded, Member, NodeInfo, Role};
+pub use health::{readiness, MAX_APPLY_LAG};
 pub use raft::{ClusterService, RaftNode, RaftOptions};
 pub use secret::ClusterSecret;
 pub use single::{SingleNode, SingleOptions};
-pub use view::{CommitStats, StateView};
+pub use view::{CommitObserver, CommitStats, StateView};

@@ -384,11 +384,14 @@ impl Consensus for SingleNode {
             .send(Msg::Propose(cmd, tx))
             .await
             .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        // Handed to the writer: from here on, no answer says nothing about whether it committed.
         match tokio::time::timeout(self.options.apply_timeout, rx).await {
-            Ok(answer) => {
-                answer.map_err(|_| Error::Unavailable("the node is shutting down".into()))?
-            }
-            Err(_) => Err(Error::Unavailable(
+            Ok(answer) => answer.map_err(|_| {
+                Error::OutcomeUnknown(
+                    "the node is shutting down; the write may have been applied".into(),
+                )
+            })?,
+            Err(_) => Err(Error::OutcomeUnknown(
                 "commit not confirmed within timeout; the write may have been applied".into(),
             )),
         }
@@ -420,6 +423,7 @@ impl Consensus for SingleNode {
                 voter: true,
             }],
             storage_backend: self.view.backend().to_string(),
+            forwarded: crate::Forwarded::default(),
         }
     }
 

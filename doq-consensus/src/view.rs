@@ -10,9 +10,12 @@
 //!   a lock held across a sync. So a client never sees state that a crash could take back.
 //! - A failed commit rebuilds the engine from the store and starts a new epoch. A reader whose version
 //!   belongs to an older epoch reads again: what it saw may never become durable.
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard,
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    },
+    time::{Duration, Instant},
 };
 
 use doq_api::{
@@ -58,6 +61,14 @@ impl CommitStats {
     }
 }
 
+/// Told about every state-machine commit that succeeded: how many commands it carried and how long the
+/// store took to write (and, with `storage.sync = always` in single mode, sync) it. `/metrics` turns this
+/// into its storage histograms. Called on the committing thread, so it must be cheap and must not block.
+pub trait CommitObserver: Send + Sync + std::fmt::Debug + 'static {
+    /// One commit of `commands` commands took `took`.
+    fn committed(&self, commands: usize, took: Duration);
+}
+
 /// What the applier shares with readers.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -82,6 +93,8 @@ pub(crate) struct Shared {
     commits: AtomicU64,
     commands: AtomicU64,
     failed: AtomicU64,
+    /// Set once by the front end that exports metrics; unset costs one atomic load per commit.
+    observer: OnceLock<Arc<dyn CommitObserver>>,
     /// Whether the applier and the store work, for readiness.
     pub(crate) health: Health,
 }
@@ -108,6 +121,7 @@ impl Shared {
             commits: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            observer: OnceLock::new(),
             health: Health::default(),
         }
     }
@@ -171,8 +185,13 @@ impl Shared {
         commands: usize,
         last: LogIndex,
     ) -> Result<()> {
+        let observer = self.observer.get();
+        let started = observer.map(|_| Instant::now());
         match self.store.commit_ref(batch) {
             Ok(()) => {
+                if let (Some(observer), Some(started)) = (observer, started) {
+                    observer.committed(commands, started.elapsed());
+                }
                 self.health.committed();
                 self.durable_index.store(last, Ordering::SeqCst);
                 self.commits.fetch_add(1, Ordering::Relaxed);
@@ -511,5 +530,10 @@ impl StateView {
     /// Group-commit counters: commits, the commands they carried, failures.
     pub fn commit_stats(&self) -> CommitStats {
         self.shared.stats()
+    }
+
+    /// Installs the observer told about every successful commit; `false` if one was installed already.
+    pub fn observe_commits(&self, observer: Arc<dyn CommitObserver>) -> bool {
+        self.shared.observer.set(observer).is_ok()
     }
 }

@@ -52,6 +52,8 @@ const MAX_PROVEN_BODY: usize = 64 * 1024;
 pub struct Access {
     token: Arc<str>,
     secret: Option<ClusterSecret>,
+    /// `auth.protect_metrics`: `/metrics` follows the `/API/…` rules instead of being open.
+    protect_metrics: bool,
 }
 
 /// What kind of route a path is, for access purposes.
@@ -67,13 +69,14 @@ enum Kind {
     Membership,
 }
 
-fn kind(path: &str) -> Kind {
+fn kind(path: &str, protect_metrics: bool) -> Kind {
     let lower = path.to_ascii_lowercase();
     // The router ignores one trailing slash (docs/http.md §2), so the rules do too.
     let p = lower.strip_suffix('/').unwrap_or(&lower);
     match p {
         "/api/v1/cluster/join" | "/api/v1/cluster/leave" => Kind::Membership,
         "/db/backup" | "/db/restore" => Kind::Admin,
+        "/metrics" if protect_metrics => Kind::Protected,
         _ if p == "/api" || p.starts_with("/api/") || p.starts_with("/db/") || p == "/db" => {
             Kind::Protected
         }
@@ -87,7 +90,15 @@ impl Access {
         Self {
             token: Arc::from(token),
             secret: ClusterSecret::new(secret),
+            protect_metrics: false,
         }
+    }
+
+    /// With `protect`, `/metrics` needs the token like `/API/…` (`auth.protect_metrics`, docs/config.md §10).
+    #[must_use]
+    pub fn protect_metrics(mut self, protect: bool) -> Self {
+        self.protect_metrics = protect;
+        self
     }
 
     /// The startup log line that says how admin operations are protected (docs/http.md §2).
@@ -109,7 +120,7 @@ impl Access {
 
     /// The middleware: lets a request through or answers 401/403.
     pub async fn check(self: Arc<Self>, req: Request, next: Next) -> Response {
-        let kind = kind(req.uri().path());
+        let kind = kind(req.uri().path(), self.protect_metrics);
         if kind == Kind::Open {
             return next.run(req).await;
         }
@@ -183,10 +194,13 @@ fn is_loopback(peer: &SocketAddr) -> bool {
 
 /// 401 with `WWW-Authenticate` (docs/http.md §2, §6).
 fn unauthorized() -> Response {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "title": "Unauthorized", "status": 401, "detail": "Authentication required",
         "errors": [{"message": "missing or invalid bearer token"}], "code": "unauthorized",
     });
+    if let Some(id) = crate::http::layers::current_request_id() {
+        body["request_id"] = serde_json::Value::String(id);
+    }
     let mut resp = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
     let headers = resp.headers_mut();
     headers.insert(

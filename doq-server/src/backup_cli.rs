@@ -168,7 +168,8 @@ fn check_chain(files: &[&PathBuf], limits: doq_api::Limits) -> anyhow::Result<Ve
     let mut headers: Vec<Header> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-        let progress = Progress::new(format!("verify {}", path.display()));
+        let size = file.metadata().map_or(0, |m| m.len());
+        let progress = Progress::sized(format!("verify {}", path.display()), size);
         let (h, records) = restore::verify(BufReader::new(progress.reader(file)), Some(limits))
             .with_context(|| format!("{} is not a valid backup", path.display()))?;
         progress.add_records(records);
@@ -262,7 +263,8 @@ fn restore_into(
     for (path, header) in files.iter().zip(headers) {
         let restore_id = uuid::Uuid::new_v4().as_u64_pair().0;
         let file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-        let progress = Progress::new(format!("restore {}", path.display()));
+        let size = file.metadata().map_or(0, |m| m.len());
+        let progress = Progress::sized(format!("restore {}", path.display()), size);
         restore::chunks(
             BufReader::new(progress.reader(file)),
             CHUNK_BYTES,

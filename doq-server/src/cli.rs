@@ -55,8 +55,12 @@ enum Sub {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
         settings: Vec<String>,
     },
-    /// Print the effective configuration as TOML, secrets masked.
+    /// Print the effective configuration as TOML, secrets masked; or, with `--describe`, every key with
+    /// its default and meaning.
     Config {
+        /// List every configuration key with its default and meaning instead.
+        #[arg(long)]
+        describe: bool,
         /// Settings: `--config FILE` and `--section.key value`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "SETTINGS")]
         settings: Vec<String>,
@@ -178,7 +182,17 @@ pub fn main() -> ExitCode {
     match cli.command {
         None => serve(&cli.settings),
         Some(Sub::Serve { settings }) => serve(&settings),
-        Some(Sub::Config { settings }) => with_config(&settings, |c| {
+        Some(Sub::Config {
+            describe: true,
+            settings: _,
+        }) => {
+            print!("{}", crate::config::describe());
+            ExitCode::SUCCESS
+        }
+        Some(Sub::Config {
+            describe: false,
+            settings,
+        }) => with_config(&settings, |c| {
             print!("{}", c.to_masked_toml());
             Ok(())
         }),

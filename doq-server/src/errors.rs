@@ -63,6 +63,8 @@ pub enum Route {
     Backup,
     /// `POST /db/restore`.
     Restore,
+    /// `GET /metrics`.
+    Metrics,
 }
 
 impl Route {
@@ -92,6 +94,7 @@ impl Route {
             Self::Join | Self::Leave => "Membership change refused",
             Self::Backup => "Failed to backup database",
             Self::Restore => "Failed to restore database",
+            Self::Metrics => "Failed to render metrics",
         }
     }
 }
@@ -328,7 +331,7 @@ fn message(error: &Error) -> String {
         Error::QueueInUse(q) => format!("Queue is used as a dead-letter queue: {q}"),
         Error::Invalid { message, .. } => message.clone(),
         Error::MembershipRefused(reason) => reason.clone(),
-        Error::Unavailable(why) => why.clone(),
+        Error::Unavailable(why) | Error::OutcomeUnknown(why) => why.clone(),
         Error::Storage { .. } | Error::Internal(_) => error.to_string(),
         // `doq_api::Error` is non-exhaustive; a variant added there shows its own text until mapped here.
         other => other.to_string(),
@@ -542,7 +545,11 @@ fn grpc_code(op: GrpcOp<'_>, error: &Error) -> tonic::Code {
             (GrpcOp::CreateQueue(_), Error::InvalidSettings { .. }) => tonic::Code::InvalidArgument,
             _ => tonic::Code::FailedPrecondition,
         },
-        // The outcome may be unknown: retry.
+        // gRPC's own code for "may have completed" (docs/errors.md §6): sent, but not answered in time.
+        ErrorKind::Unavailable if matches!(error, Error::OutcomeUnknown(_)) => {
+            tonic::Code::DeadlineExceeded
+        }
+        // Nothing was applied (or, for storage, the outcome is unknown): retry.
         ErrorKind::Unavailable | ErrorKind::Storage => tonic::Code::Unavailable,
         ErrorKind::Internal => tonic::Code::Internal,
     }

@@ -42,7 +42,12 @@ use tonic::{
 use tonic_health::ServingStatus;
 
 pub use self::ext::DoqExtService;
-use crate::{errors, limits::RequestLimits};
+use crate::{
+    errors,
+    limits::RequestLimits,
+    metrics::{GrpcMetricsLayer, Metrics},
+    waiters::Waiters,
+};
 
 /// How often HTTP/2 pings an idle connection, so a vanished client's streams end instead of lingering.
 const KEEPALIVE: Duration = Duration::from_secs(30);
@@ -58,6 +63,10 @@ pub struct GrpcOptions {
     pub stats_window: u32,
     /// `auth.token`: when non-empty, every RPC except health needs `authorization: Bearer <token>`.
     pub auth_token: String,
+    /// Parked dequeuers by queue, shared with HTTP so `/metrics` sees both.
+    pub waiters: Waiters,
+    /// Request counters and durations, when `prometheus.enabled`.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for GrpcOptions {
@@ -84,7 +93,7 @@ pub struct DoqService {
     /// Stream tasks alive now; a vanished client must bring it back down (no leaked task).
     streams: Arc<AtomicUsize>,
     /// Dequeuers parked waiting for a deliverable message.
-    parked: Arc<AtomicUsize>,
+    parked: Waiters,
 }
 
 impl std::fmt::Debug for DoqService {
@@ -106,10 +115,10 @@ impl DoqService {
     ) -> Self {
         Self {
             consensus,
+            parked: options.waiters.clone(),
             options: Arc::new(options),
             shutdown,
             streams: Arc::default(),
-            parked: Arc::default(),
         }
     }
 
@@ -120,7 +129,7 @@ impl DoqService {
 
     /// Dequeuers (streams and long polls) parked until something becomes deliverable.
     pub fn parked_waiters(&self) -> usize {
-        self.parked.load(Ordering::SeqCst)
+        self.parked.total()
     }
 
     /// Most messages one batch command may carry (`limits.max_batch_size`, within the command's u16).
@@ -171,6 +180,7 @@ where
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let auth = auth::Bearer::new(&service.options.auth_token);
     let max_message = service.options.limits.max_body_bytes;
+    let metrics = GrpcMetricsLayer::new(service.options.metrics.clone());
     let ext =
         DoqExtServer::new(DoqExtService(service.clone())).max_decoding_message_size(max_message);
     let doq = DoqServer::new(service).max_decoding_message_size(max_message);
@@ -189,6 +199,8 @@ where
         .layer(tower::util::MapResponseLayer::new(
             transport_status as fn(_) -> _,
         ))
+        // Inside the re-mapping, so a re-mapped status is counted under its final code.
+        .layer(metrics)
         .add_service(health_service)
         .add_service(InterceptedService::new(doq, auth.clone()))
         .add_service(InterceptedService::new(ext, auth.clone()))

@@ -8,9 +8,10 @@ mod cluster;
 mod dto;
 mod health;
 mod ids;
+pub mod layers;
 mod long_poll;
 mod messages;
-mod multipart;
+pub(crate) mod openapi;
 pub(crate) mod params;
 mod peek;
 pub(crate) mod problem;
@@ -33,6 +34,8 @@ use doq_consensus::Consensus;
 use crate::{
     errors::{ApiError, Route},
     limits::RequestLimits,
+    metrics::Metrics,
+    waiters::Waiters,
 };
 
 /// What every handler needs: the consensus it proposes to and reads through, and resolved configuration.
@@ -50,6 +53,12 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Where restore uploads are spooled: inside the node directory, never a RAM-backed temp dir (§8.3).
     pub spool_dir: std::path::PathBuf,
+    /// Parked long polls by queue (shared with gRPC), for `doq_long_poll_waiters`.
+    pub waiters: Waiters,
+    /// What `GET /metrics` exports; `None` when `prometheus.enabled = false` (the route answers 404).
+    pub metrics: Option<Arc<Metrics>>,
+    /// `ui.enabled`: serve the admin UI (`crate::ui`) and answer unknown `GET`s with its page.
+    pub ui: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -58,12 +67,21 @@ impl std::fmt::Debug for AppState {
             .field("limits", &self.limits)
             .field("default_ack_timeout", &self.default_ack_timeout)
             .field("stats_window", &self.stats_window)
+            .field("ui", &self.ui)
             .finish_non_exhaustive()
     }
 }
 
-/// The HTTP app: every route of docs/http.md §3.1 implemented so far, with DOQ's path, header and error conventions.
+/// The HTTP app: every route of docs/http.md §3.1 implemented so far, with DOQ's path, header and error
+/// conventions (no access rules, metrics or access log: `server` adds those between [`routes`] and the
+/// outer layers).
 pub fn router(state: AppState) -> Router {
+    layers::wrap(routes(state), false)
+}
+
+/// The route table with path normalization and DOQ's 404/405 problems, without the outer layers of
+/// `http/layers.rs` (request id, security headers, access log).
+pub fn routes(state: AppState) -> Router {
     const Q: &str = "/API/v1/queues/{queue_name}";
     let api = Router::new()
         .route("/API/v1/queues", post(queues::create).get(queues::list))
@@ -101,7 +119,12 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(health::live))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .fallback(routing::not_found)
+        .route("/metrics", get(crate::metrics::scrape))
+        .merge(openapi::routes())
+        .merge(crate::ui::routes(state.ui))
+        // Only matched routes: the route template becomes the `path` label of the HTTP metrics.
+        .route_layer(axum::middleware::from_fn(crate::metrics::remember_route))
+        .fallback(crate::ui::fallback)
         .with_state(state);
     routing::wrap(api)
 }

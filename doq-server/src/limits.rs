@@ -2,11 +2,12 @@
 //! type that is at once the configuration section and what HTTP, gRPC and restores check against. The
 //! message limits inside it are `doq_api::Limits`, whose defaults are the ones used here, so each default
 //! is written once.
+use documented::DocumentedFields;
 use serde::{Deserialize, Serialize};
 
 /// `limits.*`: the request limits every entry point checks; a violation gets a 4xx (or gRPC status) and
 /// nothing is applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, DocumentedFields)]
 #[serde(default)]
 pub struct RequestLimits {
     /// Largest JSON body in bytes (413 above it); on gRPC, the largest message (RESOURCE_EXHAUSTED).

@@ -1,59 +1,72 @@
-//! A one-line progress display for `doq backup` and `doq restore` (docs/backup.md §8.4): bytes and records on
-//! stderr, redrawn at most a few times a second, and only when stderr is a terminal, so scripts and logs
-//! never see carriage returns.
+//! The progress line of `doq backup`, `doq restore` and `doq backup --verify` (docs/backup.md §8.4), drawn
+//! by `indicatif` on stderr: bytes, rate and records, plus a bar with percentage and ETA when the size is
+//! known (a local file), and only when stderr is a terminal, so scripts and logs never see it.
 use std::{
     cell::Cell,
-    io::{self, IsTerminal, Read, Write},
-    time::{Duration, Instant},
+    io::{self, IsTerminal, Read},
 };
 
-/// How often the line may be redrawn.
-const REDRAW_EVERY: Duration = Duration::from_millis(200);
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// With a known size: the bar, percentage, bytes, rate and ETA.
+const SIZED: &str =
+    "{prefix} [{bar:30}] {percent:>3}% {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}";
+/// Without one (a streamed backup): bytes and rate.
+const UNSIZED: &str = "{prefix} {spinner} {bytes} ({bytes_per_sec}) {msg}";
 
 /// Counts bytes and records of one phase and shows them when stderr is a terminal.
 #[derive(Debug)]
 pub(crate) struct Progress {
-    label: String,
-    shown: bool,
-    bytes: Cell<u64>,
+    bar: ProgressBar,
     records: Cell<u64>,
-    drawn: Cell<Option<Instant>>,
 }
 
 impl Progress {
-    /// A display for `label` (e.g. `restore full.bak`), drawn only when stderr is a terminal.
+    /// A display for `label` (e.g. `backup`) of a stream whose size is not known.
     pub(crate) fn new(label: impl Into<String>) -> Self {
-        Self::with_display(label, io::stderr().is_terminal())
+        Self::with_target(label, None, terminal())
     }
 
-    fn with_display(label: impl Into<String>, shown: bool) -> Self {
+    /// A display for `label` (e.g. `restore full.bak`) of `total` bytes: with percentage and ETA.
+    pub(crate) fn sized(label: impl Into<String>, total: u64) -> Self {
+        Self::with_target(label, Some(total), terminal())
+    }
+
+    fn with_target(
+        label: impl Into<String>,
+        total: Option<u64>,
+        target: ProgressDrawTarget,
+    ) -> Self {
+        let (bar, template) = match total {
+            Some(total) => (ProgressBar::with_draw_target(Some(total), target), SIZED),
+            None => (ProgressBar::with_draw_target(None, target), UNSIZED),
+        };
+        // The templates are constants; a bad one would only lose the styling.
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(label.into());
         Self {
-            label: label.into(),
-            shown,
-            bytes: Cell::new(0),
+            bar,
             records: Cell::new(0),
-            drawn: Cell::new(None),
         }
     }
 
     /// Counts `n` more bytes.
     pub(crate) fn add_bytes(&self, n: u64) {
-        self.bytes.set(self.bytes.get().saturating_add(n));
-        self.redraw(false);
+        self.bar.inc(n);
     }
 
     /// Counts `n` more records.
     pub(crate) fn add_records(&self, n: u64) {
         self.records.set(self.records.get().saturating_add(n));
-        self.redraw(false);
+        self.bar
+            .set_message(format!("{} records", self.records.get()));
     }
 
     /// Draws the final counts and ends the line.
     pub(crate) fn finish(&self) {
-        if self.shown {
-            self.redraw(true);
-            eprintln!();
-        }
+        self.bar.finish();
     }
 
     /// Wraps `inner` so every byte read through it is counted.
@@ -63,29 +76,14 @@ impl Progress {
             progress: self,
         }
     }
+}
 
-    fn redraw(&self, force: bool) {
-        if !self.shown {
-            return;
-        }
-        let now = Instant::now();
-        if !force && self.drawn.get().is_some_and(|t| now - t < REDRAW_EVERY) {
-            return;
-        }
-        self.drawn.set(Some(now));
-        let mut err = io::stderr().lock();
-        // A progress line that cannot be drawn is not worth failing the command for.
-        let _ = write!(err, "\r{}", self.line());
-        let _ = err.flush();
-    }
-
-    fn line(&self) -> String {
-        let mib = self.bytes.get() as f64 / f64::from(1u32 << 20);
-        format!(
-            "{}: {mib:.1} MiB, {} records",
-            self.label,
-            self.records.get()
-        )
+/// Stderr when it is a terminal (redrawn at most 5 times a second), else nothing.
+fn terminal() -> ProgressDrawTarget {
+    if io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr_with_hz(5)
+    } else {
+        ProgressDrawTarget::hidden()
     }
 }
 
@@ -109,14 +107,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_what_is_read_and_stays_silent_off_a_terminal() {
-        let p = Progress::with_display("restore x", false);
+    fn counts_what_is_read_and_knows_the_total_when_given() {
+        let p = Progress::with_target("restore x", Some(11), ProgressDrawTarget::hidden());
         let mut out = Vec::new();
         p.reader(&b"hello world"[..]).read_to_end(&mut out).unwrap();
         p.add_records(3);
         p.finish();
         assert_eq!(out, b"hello world");
-        assert_eq!((p.bytes.get(), p.records.get()), (11, 3));
-        assert_eq!(p.line(), "restore x: 0.0 MiB, 3 records");
+        assert_eq!(p.bar.position(), 11);
+        assert_eq!(p.bar.length(), Some(11));
+        assert_eq!(p.bar.message(), "3 records");
+        assert!(p.bar.is_finished());
+        let streamed = Progress::with_target("backup", None, ProgressDrawTarget::hidden());
+        streamed.add_bytes(5);
+        assert_eq!((streamed.bar.position(), streamed.bar.length()), (5, None));
     }
 }

@@ -24,8 +24,10 @@ use crate::{
     discovery::{Discovery, DnsResolver, PeerResolver, Start},
     grpc::{self, DoqService, GrpcOptions},
     http::{self, AppState},
+    metrics::Metrics,
     peer_tls::{self, PeerTls},
     tls::Tls,
+    waiters::Waiters,
 };
 
 /// How long shutdown waits for in-flight requests before it stops serving anyway.
@@ -214,11 +216,21 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
     // Requests that must fail (an unknown queue, bad settings) are answered before they are ordered.
     let consensus: Arc<dyn Consensus> = Arc::new(Checked::new(consensus));
     let limits = config.limits;
+    let metrics = if config.prometheus.enabled {
+        let metrics = Arc::new(Metrics::new(consensus.view().backend())?);
+        metrics.observe_commits(consensus.as_ref());
+        Some(metrics)
+    } else {
+        None
+    };
+    let waiters = Waiters::default();
     let grpc_options = GrpcOptions {
         limits,
         default_ack_timeout: config.queue.default_acknowledgement_timeout,
         stats_window: config.queue.stats.window_side,
         auth_token: config.auth.token.clone(),
+        waiters: waiters.clone(),
+        metrics: metrics.clone(),
     };
     let state = AppState {
         consensus: consensus.clone(),
@@ -227,16 +239,30 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         stats_window: config.queue.stats.window_side,
         shutdown: stop.clone(),
         spool_dir: config.node_dir(),
+        waiters,
+        metrics: metrics.clone(),
+        ui: config.ui.enabled,
     };
     if let Err(e) = std::fs::create_dir_all(&state.spool_dir) {
         warn!(error = %e, dir = %state.spool_dir.display(), "cannot create the node directory; restores will fail");
     }
-    let access = Arc::new(Access::new(&config.auth.token, &config.cluster.secret));
+    let access = Arc::new(
+        Access::new(&config.auth.token, &config.cluster.secret)
+            .protect_metrics(config.auth.protect_metrics),
+    );
     info!("{}", access.describe());
-    let router = http::router(state)
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
+    let mut router =
+        http::routes(state).layer(middleware::from_fn(move |req: Request, next: Next| {
             access.clone().check(req, next)
-        }))
+        }));
+    if let Some(metrics) = metrics {
+        // Outside access, so refused requests (401, 403) are counted too.
+        router = router.layer(middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::observe,
+        ));
+    }
+    let router = http::layers::wrap(router, config.logging.access)
         .into_make_service_with_connect_info::<ClientAddr>();
 
     let http_addr = listeners.http.local_addr()?;

@@ -1,12 +1,13 @@
 //! Log output: `logging.level` and `logging.mode` (`console`, `json`, or `stackdriver`, which is JSON
-//! whose level key is `severity` and whose timestamp key is `time`, as Google Cloud Logging reads it).
+//! whose level key is `severity` and whose timestamp key is `time`, as Google Cloud Logging reads it, with
+//! the event's spans under `spans`). The HTTP access log line is written by `http/layers.rs`.
 use std::fmt;
 
 use serde_json::{Map, Value};
 use tracing::{field::Field, Event, Subscriber};
 use tracing_subscriber::{
     field::Visit,
-    fmt::{format::Writer, FmtContext, FormatEvent, FormatFields},
+    fmt::{format::Writer, FmtContext, FormatEvent, FormatFields, FormattedFields},
     registry::LookupSpan,
     EnvFilter,
 };
@@ -69,7 +70,7 @@ where
 {
     fn format_event(
         &self,
-        _ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -85,6 +86,22 @@ where
         out.insert("severity".into(), Value::from(severity));
         out.insert("time".into(), Value::from(rfc3339_now()));
         out.insert("target".into(), Value::from(event.metadata().target()));
+        // The spans the event is in (a request's id, method and path), as the console format prints them.
+        if let Some(scope) = ctx.event_scope() {
+            let spans: Vec<String> = scope
+                .from_root()
+                .map(|span| {
+                    let ext = span.extensions();
+                    let fields = ext
+                        .get::<FormattedFields<N>>()
+                        .map_or("", |f| f.fields.as_str());
+                    format!("{}{{{fields}}}", span.name())
+                })
+                .collect();
+            if !spans.is_empty() {
+                out.insert("spans".into(), Value::from(spans.join(":")));
+            }
+        }
         writeln!(writer, "{}", Value::Object(out))
     }
 }

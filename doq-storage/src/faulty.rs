@@ -2,7 +2,7 @@
 //! `UnreliableWrapper` and redb's crash backend. Faults are knobs set at run time, never `cfg` branches in
 //! production code.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fmt,
     ops::Range,
     sync::{
@@ -17,6 +17,9 @@ use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, Qu
 
 use crate::{Applied, Error, LogMeta, LogStore, QueueStore, Result, WriteBatch};
 
+/// `ENOSPC` on Linux (and most Unixes): "No space left on device".
+const ENOSPC: i32 = 28;
+
 /// When an injected commit failure strikes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitFault {
@@ -25,6 +28,10 @@ pub enum CommitFault {
     /// Commit the batch, then return an error: the caller cannot tell this from [`Before`](Self::Before)
     /// (a failed commit's outcome is unknown) and must recover from the store either way.
     After,
+    /// A torn commit: write the first half of the batch's operations (as one commit), then return an
+    /// error. A backend's commit is atomic, so this is the worst a broken disk or a backend bug could
+    /// leave; the caller must still rebuild from what the store holds and lose nothing acknowledged.
+    Torn,
 }
 
 /// The source of every error [`FaultyStore`] injects, so a test can tell an injected fault from a real one
@@ -45,7 +52,10 @@ impl InjectedFault {
 /// - [`delay_commits`](Self::delay_commits): every commit first sleeps;
 /// - [`hold_commits`](Self::hold_commits): every commit waits until released, so a test can stage work
 ///   behind a commit that is known to be in flight;
-/// - [`fail_reads`](Self::fail_reads): every read method fails while set.
+/// - [`fail_reads`](Self::fail_reads): every read method fails while set;
+/// - [`fail_read`](Self::fail_read): the Nth read from now fails, once;
+/// - [`fill_disk`](Self::fill_disk): every commit and flush fails with ENOSPC (`No space left on
+///   device`, the OS error itself, as a full disk gives it) until the disk is "freed" again.
 ///
 /// Injected errors are [`Error::Backend`] with the inner store's backend name and [`InjectedFault`] as
 /// their source. Knobs take `&self`, so a test can turn them while the store is shared. When `S` is also a
@@ -63,6 +73,12 @@ pub struct FaultyStore<S> {
     held: Mutex<bool>,
     released: Condvar,
     reads_fail: AtomicBool,
+    /// Reads attempted so far (every read method counts, failed ones included).
+    reads: AtomicU64,
+    /// Scheduled single read failures, by the read number (1-based, counted by `reads`) they strike.
+    read_faults: Mutex<BTreeSet<u64>>,
+    /// While true, commits and flushes fail with ENOSPC without writing.
+    full: AtomicBool,
 }
 
 impl<S: fmt::Debug> fmt::Debug for FaultyStore<S> {
@@ -74,6 +90,9 @@ impl<S: fmt::Debug> fmt::Debug for FaultyStore<S> {
             .field("delay", &self.delay)
             .field("held", &self.held)
             .field("reads_fail", &self.reads_fail)
+            .field("reads", &self.reads)
+            .field("read_faults", &self.read_faults)
+            .field("full", &self.full)
             .finish()
     }
 }
@@ -89,6 +108,9 @@ impl<S: QueueStore> FaultyStore<S> {
             held: Mutex::new(false),
             released: Condvar::new(),
             reads_fail: AtomicBool::new(false),
+            reads: AtomicU64::new(0),
+            read_faults: Mutex::new(BTreeSet::new()),
+            full: AtomicBool::new(false),
         }
     }
 
@@ -136,13 +158,47 @@ impl<S: QueueStore> FaultyStore<S> {
         self.reads_fail.store(on, Ordering::SeqCst);
     }
 
-    /// Clears every scheduled failure, the delay, a hold and `fail_reads`.
+    /// Makes the `nth` read from now fail once (`1`: the next one); every read method counts. Several
+    /// may be scheduled. `nth = 0` schedules nothing.
+    pub fn fail_read(&self, nth: u64) -> Result<()> {
+        if nth == 0 {
+            return Ok(());
+        }
+        let at = self.reads.load(Ordering::SeqCst).saturating_add(nth);
+        self.lock(&self.read_faults)?.insert(at);
+        Ok(())
+    }
+
+    /// While `on`, the disk is full: every commit and flush fails with ENOSPC and writes nothing
+    /// (reads still work). `false` frees the space.
+    pub fn fill_disk(&self, on: bool) {
+        self.full.store(on, Ordering::SeqCst);
+    }
+
+    /// Clears every scheduled failure, the delay, a hold, `fail_reads`, scheduled read failures and a
+    /// full disk.
     pub fn heal(&self) -> Result<()> {
         self.faults()?.clear();
         self.delay_commits(Duration::ZERO)?;
         self.hold_commits(false)?;
         self.fail_reads(false);
+        self.lock(&self.read_faults)?.clear();
+        self.fill_disk(false);
         Ok(())
+    }
+
+    /// How many reads were attempted, failed ones included.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// The error a full disk gives: ENOSPC as the OS reports it.
+    fn no_space(&self, op: &'static str) -> Error {
+        Error::backend_failed(
+            self.inner.backend(),
+            op,
+            std::io::Error::from_raw_os_error(ENOSPC),
+        )
     }
 
     /// How many commits were attempted, failed ones included.
@@ -169,7 +225,8 @@ impl<S: QueueStore> FaultyStore<S> {
     }
 
     fn read<T>(&self, op: &'static str, read: impl FnOnce(&S) -> Result<T>) -> Result<T> {
-        if self.reads_fail.load(Ordering::SeqCst) {
+        let n = self.reads.fetch_add(1, Ordering::SeqCst).saturating_add(1);
+        if self.reads_fail.load(Ordering::SeqCst) || self.lock(&self.read_faults)?.remove(&n) {
             return Err(self.injected(op));
         }
         read(&self.inner)
@@ -208,6 +265,9 @@ impl<S: QueueStore> QueueStore for FaultyStore<S> {
             }
         }
         let fault = self.faults()?.remove(&n);
+        if self.full.load(Ordering::SeqCst) {
+            return Err(self.no_space("commit batch"));
+        }
         match fault {
             None => self.inner.commit_ref(batch),
             Some(CommitFault::Before) => Err(self.injected("commit batch")),
@@ -215,10 +275,22 @@ impl<S: QueueStore> QueueStore for FaultyStore<S> {
                 self.inner.commit_ref(batch)?;
                 Err(self.injected("commit batch"))
             }
+            Some(CommitFault::Torn) => {
+                let ops = batch.ops();
+                let mut half = WriteBatch::new();
+                for op in &ops[..ops.len() / 2] {
+                    half.push(op.clone());
+                }
+                self.inner.commit(half)?;
+                Err(self.injected("commit batch"))
+            }
         }
     }
 
     fn flush(&self) -> Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(self.no_space("flush"));
+        }
         self.inner.flush()
     }
 

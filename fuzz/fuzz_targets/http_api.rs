@@ -65,6 +65,9 @@ fuzz_target!(|data: &[u8]| {
             stats_window: 10,
             shutdown: tokio_util::sync::CancellationToken::new(),
             spool_dir: std::env::temp_dir(),
+            waiters: Default::default(),
+            metrics: None,
+            ui: false,
         };
         let app = router(state);
         for (method, path, body) in requests {

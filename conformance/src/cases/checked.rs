@@ -1,6 +1,6 @@
 //! Requests that must fail are answered before they are ordered (`doq_consensus::Checked`, ARCHITECTURE.md
-//! "Engine::check"): they get their usual 4xx, and the log (in single mode, the command counter) does not
-//! grow. In a three-node row the client talks to a follower, so the rejection is confirmed after a read
+//! "Engine::check"): they get their usual 4xx, and the applied index (which counts every command ordered,
+//! accepted or not) does not grow. In a three-node row the client talks to a follower, so the rejection is confirmed after a read
 //! barrier and a queue the leader just created is never refused.
 use serde_json::json;
 use tracing::info;
@@ -15,9 +15,8 @@ use crate::{
 pub async fn rejected_requests_skip_the_log(h: &Harness) {
     let c = h.client();
     create_delayed(&c, "checked", json!({})).await;
-    // Let the create (and, in a cluster, the leader's own entries) settle before the baseline.
-    h.digest().await;
-    let before = h.last_log_index();
+    // `applied` waits for every replica, so the baseline includes the create and the leader's own entries.
+    let before = h.applied().await;
 
     info!("--- commands on an unknown queue, and bad settings");
     let no_queue = "Failed to get a queue: ghost";
@@ -54,8 +53,7 @@ pub async fn rejected_requests_skip_the_log(h: &Harness) {
             fail(format!("expected a 4xx, got {} {}", r.0, r.1));
         }
     }
-    h.digest().await;
-    let after = h.last_log_index();
+    let after = h.applied().await;
     assert_eq!(after, before, "rejected requests reached the log");
 
     info!("--- a valid request is still ordered");
@@ -66,9 +64,8 @@ pub async fn rejected_requests_skip_the_log(h: &Harness) {
         )
         .await;
     check_status(&r, 201);
-    h.digest().await;
     assert!(
-        h.last_log_index() > after,
+        h.applied().await > after,
         "an accepted enqueue did not reach the log"
     );
 }

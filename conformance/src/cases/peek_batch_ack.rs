@@ -229,8 +229,9 @@ pub async fn batch_ack_per_item(h: &Harness) {
             vec![m1.clone(), m2.clone(), m3.clone()]
         );
     }
-    info!("--- each item judged on its own, answered in request order");
+    info!("--- each item judged on its own within one command, answered in request order");
     {
+        let applied = h.applied().await;
         let unknown = "999999999999";
         let not_held = format!("Message not found: {q}");
         let body = json!({ "messages": [
@@ -250,6 +251,11 @@ pub async fn batch_ack_per_item(h: &Harness) {
                 { "id": m3, "status": "ACKNOWLEDGED" },
                 { "id": unknown, "status": "FAILED", "code": "lease_not_held", "message": not_held },
             ] }),
+        );
+        assert_eq!(
+            h.applied().await,
+            applied + 1,
+            "a batch ack of five items is one command (one log index)"
         );
         let leased = check_status(&c.get(&peek_leased).await, 200);
         assert_eq!(leased_ids(&leased), vec![m1.clone()], "{leased}");

@@ -98,3 +98,22 @@ async fn config_prints_effective_toml_with_secrets_masked() {
         "the token is printed: {stdout}"
     );
 }
+
+#[tokio::test]
+async fn config_describe_lists_every_key_with_its_default_and_meaning() {
+    crate::init_tracing();
+    let out = run(&["config", "--describe"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for line in [
+        "\nhttp.port = 8000\n",
+        "\nprometheus.enabled = true\n",
+        "\nauth.protect_metrics = false\n",
+        "\nlogging.access = true\n",
+        "\nqueue.stats.window_side = 10\n",
+        "\nstorage.rocksdb.compression = \"lz4\"\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
+    assert!(!stdout.contains("(undocumented)"), "{stdout}");
+}

@@ -16,6 +16,8 @@ mod cluster;
 mod crash;
 mod enospc;
 mod grpc;
+mod metrics;
+mod migration;
 mod quickstart;
 mod signals;
 

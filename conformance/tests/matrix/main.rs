@@ -50,3 +50,12 @@ macro_rules! matrix {
 }
 
 doq_storage::for_each_backend!(matrix);
+
+/// Replicas on different backends (`Backend::Mixed`): a three-node row only.
+mod mixed {
+    use super::*;
+    mod raft3 {
+        use super::*;
+        doq_conformance::for_each_case!(case_tests!(Backend::Mixed, Mode::Raft3));
+    }
+}

@@ -23,6 +23,12 @@ impl Delayed {
         self.ready.insert(key);
     }
 
+    /// Moves every key of `more` in: one bulk build, where inserting one by one in ascending order
+    /// leaves B-tree nodes half full (rebuild adds a whole queue's ready messages this way).
+    pub(crate) fn append(&mut self, more: &mut BTreeSet<(Priority, MessageId)>) {
+        self.ready.append(more);
+    }
+
     pub(crate) fn remove(&mut self, key: (Priority, MessageId)) {
         self.ready.remove(&key);
     }

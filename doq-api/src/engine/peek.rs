@@ -35,7 +35,7 @@ pub struct PeekPage {
 /// The view of entry `e` (message `id` of `q`) at `now`: its state, and its lease only while live.
 pub(crate) fn view(q: &QueueState, id: MessageId, e: &Entry, now: Timestamp) -> MessageView {
     let mut header = e.header(q.record.id, id);
-    let state = match e.lease {
+    let state = match e.lease() {
         Some(l) if l.deadline > now => MessageState::Leased,
         _ if q.record.kind == QueueKind::Delayed && !delayed::is_due(e.priority, now) => {
             MessageState::Delayed
@@ -60,22 +60,26 @@ impl Engine {
         now: Timestamp,
     ) -> Result<PeekPage> {
         let q = self.queue(queue)?;
-        let floor = after.map_or(0, |a| a.0);
-        // Messages sit in a hash map: take the matching ids, then only sort the page (+1 to know
+        let from = match after.map(|a| a.0.checked_add(1)) {
+            None => MessageId(0),
+            Some(Some(next)) => MessageId(next),
+            // Nothing comes after the largest id.
+            Some(None) => {
+                return Ok(PeekPage {
+                    messages: Vec::new(),
+                    more: false,
+                })
+            }
+        };
+        // Messages are ordered by id: walk from the cursor and stop one past the page (to know
         // whether more follow).
         let mut hits: Vec<MessageView> = q
             .messages
-            .iter()
-            .filter(|(id, _)| id.0 > floor)
+            .range(from..)
             .map(|(id, e)| view(q, *id, e, now))
             .filter(|v| filter.accepts(v.state))
+            .take(limit.saturating_add(1))
             .collect();
-        let want = limit.saturating_add(1);
-        if hits.len() > want {
-            hits.select_nth_unstable_by_key(want - 1, |v| v.header.id);
-            hits.truncate(want);
-        }
-        hits.sort_unstable_by_key(|v| v.header.id);
         let more = hits.len() > limit;
         hits.truncate(limit);
         Ok(PeekPage {

@@ -1,4 +1,5 @@
-//! Per-queue operation rates over a sliding window of whole seconds of command time.
+//! Per-queue operation rates over a sliding window of whole seconds of command time, and the running
+//! totals `/metrics` exports as counters.
 
 /// Operations whose rates queue info reports.
 #[derive(Clone, Copy, Debug)]
@@ -17,11 +18,14 @@ fn slot(second: u64) -> usize {
     usize::try_from(second % SLOTS).unwrap_or(0)
 }
 
-/// Counts per second in a ring of 64 one-second slots, so windows up to 63 s can be asked for.
+/// Counts per second in a ring of 64 one-second slots, so windows up to 63 s can be asked for, plus
+/// a running total per operation. The totals live only in memory (a restart or rebuild starts them at 0,
+/// which Prometheus reads as a counter reset) and are never part of the digest.
 #[derive(Clone, Debug)]
 pub(crate) struct Rates {
     second: [u64; SLOTS_USIZE],
     counts: [[u32; 4]; SLOTS_USIZE],
+    totals: [u64; 4],
 }
 
 impl Default for Rates {
@@ -29,6 +33,7 @@ impl Default for Rates {
         Self {
             second: [u64::MAX; SLOTS_USIZE],
             counts: [[0; 4]; SLOTS_USIZE],
+            totals: [0; 4],
         }
     }
 }
@@ -41,6 +46,12 @@ impl Rates {
             self.counts[slot] = [0; 4];
         }
         self.counts[slot][op as usize] = self.counts[slot][op as usize].saturating_add(n);
+        self.totals[op as usize] = self.totals[op as usize].saturating_add(u64::from(n));
+    }
+
+    /// Operations applied on this node since the engine was built.
+    pub(crate) fn total(&self, op: Op) -> u64 {
+        self.totals[op as usize]
     }
 
     /// Operations per second over the `window` whole seconds before `now_second`.

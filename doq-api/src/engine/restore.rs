@@ -346,13 +346,7 @@ impl Engine {
         Self::unlink(q, &mut self.leases, id);
         let group = q.stored_group(group);
         q.insert_ready(&group, (priority, id));
-        let entry = super::queue_state::Entry {
-            group,
-            priority,
-            deliveries,
-            lease: None,
-            version: index,
-        };
+        let entry = super::queue_state::Entry::new(group, priority, deliveries, index);
         m.put_message(&entry.header(q.record.id, id), body);
         q.messages.insert(id, entry);
         q.flush_tree(m);
@@ -367,7 +361,7 @@ impl Engine {
         let Some(entry) = q.messages.remove(&id) else {
             return false;
         };
-        match entry.lease {
+        match entry.lease() {
             Some(lease) => {
                 q.remove_lease(id, &entry.group, lease.deadline);
                 leases.remove(&(lease.deadline, q.record.id, id));

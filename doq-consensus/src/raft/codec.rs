@@ -420,6 +420,15 @@ impl Writer {
                 self.u8(15);
                 self.u64(*restore);
             }
+            Command::AckBatch { queue, items } => {
+                self.u8(16);
+                self.name(queue);
+                self.len(items.len());
+                for (id, receipt) in items {
+                    self.u64(id.0);
+                    self.receipt(receipt.as_ref());
+                }
+            }
         }
     }
     fn import_item(&mut self, item: &ImportItem) {
@@ -521,6 +530,20 @@ impl Writer {
                 self.u64(*last_version);
             }
             Reply::Aborted => self.u8(15),
+            Reply::AckedEach(results) => {
+                self.u8(16);
+                self.len(results.len());
+                for (id, outcome) in results {
+                    self.u64(id.0);
+                    match outcome {
+                        Ok(()) => self.u8(0),
+                        Err(e) => {
+                            self.u8(1);
+                            self.error(e);
+                        }
+                    }
+                }
+            }
         }
     }
     fn error(&mut self, e: &Error) {
@@ -587,6 +610,10 @@ impl Writer {
             }
             Error::RestoreInProgress => self.u8(14),
             Error::SinceTooOld => self.u8(15),
+            Error::OutcomeUnknown(why) => {
+                self.u8(16);
+                self.str(why);
+            }
             // `Error` is non_exhaustive: a variant added later crosses the hop as its text.
             other => {
                 self.u8(12);
@@ -890,6 +917,15 @@ impl<'a> Reader<'a> {
             15 => Command::AbortImport {
                 restore: self.u64()?,
             },
+            16 => {
+                let queue = self.name()?;
+                let n = self.len()?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push((MessageId(self.u64()?), self.receipt()?));
+                }
+                Command::AckBatch { queue, items }
+            }
             t => return Err(bad(&format!("command tag {t}"))),
         })
     }
@@ -975,6 +1011,20 @@ impl<'a> Reader<'a> {
                 last_version: self.u64()?,
             },
             15 => Reply::Aborted,
+            16 => {
+                let n = self.len()?;
+                let mut results = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let id = MessageId(self.u64()?);
+                    let outcome = match self.u8()? {
+                        0 => Ok(()),
+                        1 => Err(self.error()?),
+                        t => return Err(bad(&format!("item outcome tag {t}"))),
+                    };
+                    results.push((id, outcome));
+                }
+                Reply::AckedEach(results)
+            }
             t => return Err(bad(&format!("reply tag {t}"))),
         })
     }
@@ -1005,6 +1055,7 @@ impl<'a> Reader<'a> {
             13 => Error::BackupInvalid(self.str()?),
             14 => Error::RestoreInProgress,
             15 => Error::SinceTooOld,
+            16 => Error::OutcomeUnknown(self.str()?),
             t => return Err(bad(&format!("error tag {t}"))),
         })
     }
@@ -1061,6 +1112,19 @@ mod tests {
                 queue: q("a"),
                 ack: true,
                 max: 7,
+            },
+            Command::AckBatch {
+                queue: q("a"),
+                items: vec![
+                    (MessageId(3), None),
+                    (
+                        MessageId(4),
+                        Some(Receipt {
+                            id: MessageId(4),
+                            lease: 9,
+                        }),
+                    ),
+                ],
             },
             Command::Ack {
                 queue: q("a"),
@@ -1214,6 +1278,10 @@ mod tests {
             }),
             Ok(Reply::Ids(vec![MessageId(8), MessageId(9)])),
             Ok(Reply::Staged),
+            Ok(Reply::AckedEach(vec![
+                (MessageId(3), Ok(())),
+                (MessageId(4), Err(Error::LeaseNotHeld { queue: "a".into() })),
+            ])),
             Ok(Reply::Restored {
                 queues: 1,
                 messages: 2,
@@ -1223,6 +1291,9 @@ mod tests {
             Err(Error::BackupInvalid("gap".into())),
             Err(Error::RestoreInProgress),
             Err(Error::SinceTooOld),
+            // Kept apart from `Unavailable` across the hop: the follower retries only "not sent".
+            Err(Error::OutcomeUnknown("no answer".into())),
+            Err(Error::Unavailable("not the leader".into())),
             Err(Error::QueueEmpty("q".into())),
             Err(Error::invalid("body.priority", "expected number", "x")),
             Err(Error::storage("redb", "commit")),

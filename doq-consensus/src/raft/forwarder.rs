@@ -49,7 +49,6 @@ impl Forwarder {
     ) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
         let size = super::codec::encode_command(&command).len();
-        let stopped = || Error::Unavailable("no leader available: this node is stopping".into());
         self.tx
             .send(Pending {
                 leader,
@@ -59,8 +58,13 @@ impl Forwarder {
                 reply,
             })
             .await
-            .map_err(|_| stopped())?;
-        answer.await.unwrap_or_else(|_| Err(stopped()))
+            .map_err(|_| Error::Unavailable("no leader available: this node is stopping".into()))?;
+        // The batch task may have sent it before it ended.
+        answer.await.unwrap_or_else(|_| {
+            Err(Error::OutcomeUnknown(
+                "this node stopped while forwarding; the write may have been applied".into(),
+            ))
+        })
     }
 }
 
@@ -99,7 +103,9 @@ async fn run(peers: Arc<Peers>, ttl: Duration, mut rx: mpsc::Receiver<Pending>) 
         tokio::spawn(async move {
             let (commands, replies): (Vec<Command>, Vec<_>) =
                 batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+            let began = std::time::Instant::now();
             let outcomes = peer.forward(&commands, ttl).await;
+            super::timing::FORWARD.record(commands.len(), began.elapsed());
             drop(slot);
             match outcomes {
                 Ok(outcomes) => {

@@ -230,9 +230,16 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
         let gate = self.gate.clone();
         let written = tokio::task::spawn_blocking(move || {
             let _gate = gate.enter();
+            let began = std::time::Instant::now();
             log.append(&batch)?;
+            super::timing::LOG_WRITE.record(batch.len(), began.elapsed());
             match flush {
-                Some(store) => store.flush(),
+                Some(store) => {
+                    let began = std::time::Instant::now();
+                    let flushed = store.flush();
+                    super::timing::LOG_FLUSH.record(1, began.elapsed());
+                    flushed
+                }
                 None => Ok(()),
             }
         })

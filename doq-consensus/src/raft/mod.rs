@@ -3,7 +3,7 @@
 //! batches many writes into one log entry), `forwarder` (a follower batches writes to the leader),
 //! `log_store` (the Raft log on the node's `LogStore`), `state_machine` (the `Applier` with the Raft log
 //! id in its applied marker), `gate` (orders log writes and applies outside the engine lock),
-//! `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
+//! `rounds` (concurrent read barriers share one quorum round), `timing` (per-stage debug timings), `snapshot`, `wire` (log entries and bulky Raft messages as bytes), `network` and `service`
 //! (cluster.proto, client and server). openraft's types stay in here:
 //! everything outside sees `Arc<dyn Consensus>` and [`RaftNode`]'s own methods.
 pub(crate) mod codec;
@@ -12,18 +12,27 @@ mod gate;
 mod log_store;
 mod network;
 mod proposer;
+mod rounds;
 mod service;
 mod snapshot;
 mod state_machine;
 #[cfg(test)]
 mod tests;
+mod timing;
 mod types;
 mod wire;
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeSet,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
-use doq_api::{Clock, Command, Engine, Error, Reply, Result};
+use doq_api::{Clock, Command, Engine, Error, ErrorKind, Reply, Result};
 use doq_proto::cluster::cluster_server::ClusterServer;
 use doq_storage::{Source, Stores};
 use openraft::{
@@ -31,7 +40,7 @@ use openraft::{
     ChangeMembers, Config, Raft, ServerState, SnapshotPolicy,
 };
 use tonic::service::interceptor::InterceptedService;
-use tracing::info;
+use tracing::{debug, info};
 
 pub use service::ClusterService;
 
@@ -41,18 +50,24 @@ use self::{
     log_store::LogAdapter,
     network::{MembershipChange, NetworkFactory, Peer, Peers},
     proposer::Proposer,
+    rounds::Rounds,
     state_machine::{Marker, StateMachine},
     types::{node_id, DoqNode, TypeConfig},
 };
 use crate::{
     applier::Applier,
-    consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role},
+    consensus::{ClusterStatus, Consensus, Forwarded, Member, NodeInfo, Role},
     secret::{CallCheck, ClusterSecret},
     view::{Shared, StateView},
 };
 
 /// The pause before a leader retries a ReadIndex round that did not reach a quorum.
 const READ_RETRY: Duration = Duration::from_millis(20);
+
+/// The first and the longest pause before a write the leader did not take is sent again (unless
+/// another leader becomes known sooner).
+const RETRY_MIN: Duration = Duration::from_millis(25);
+const RETRY_MAX: Duration = Duration::from_millis(400);
 
 /// How long a join may take: the new node must catch up before it is promoted.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,7 +81,8 @@ pub struct RaftOptions {
     pub advertise_addr: String,
     /// `raft.heartbeat_interval_ms`.
     pub heartbeat_ms: u64,
-    /// `raft.election_timeout_ms`: timeouts are drawn from [t, 2t).
+    /// `raft.election_timeout_ms` = t: a follower stands for election between t and 1.5t after the last
+    /// message from its leader (see `election_timeouts`).
     pub election_timeout_ms: u64,
     /// `raft.apply_timeout`: how long a write waits for its commit.
     pub apply_timeout: Duration,
@@ -100,6 +116,22 @@ impl Default for RaftOptions {
     }
 }
 
+/// openraft's `(election_timeout_min, election_timeout_max)` for `raft.election_timeout_ms = t`.
+///
+/// openraft 0.9 lets a follower that has a leader stand only after a leader lease of
+/// `election_timeout_max` *plus* its own timeout drawn from `[min, max)`. Passing `[t, 2t)` straight
+/// through made a follower wait 3t–4t after the last heartbeat (3.1–3.9 s of failover with the
+/// defaults). With `[t/4, 3t/4)` it stands between `t` and `1.5t` after the last heartbeat: never sooner
+/// than `t`, the silence the setting names, so a loaded machine that delays a few heartbeats (5 at the
+/// default 200 ms) still elects no one. The lease of `3t/4` keeps its purpose: a node that heard from a
+/// leader that recently refuses a disruptive candidate. Both bounds stay above the heartbeat interval,
+/// as openraft requires.
+fn election_timeouts(t: u64, heartbeat: u64) -> (u64, u64) {
+    let min = (t / 4).max(heartbeat.saturating_add(1));
+    let max = (t.saturating_mul(3) / 4).max(min.saturating_add(1));
+    (min, max)
+}
+
 /// What the node and its cluster service share.
 pub(crate) struct Inner {
     raft: Raft<TypeConfig>,
@@ -112,6 +144,14 @@ pub(crate) struct Inner {
     proposer: Proposer,
     /// Batches this node's writes to the leader when it follows.
     forwarder: Forwarder,
+    /// Read barriers of this node: concurrent ones share one round (to the leader, or local).
+    reads: Rounds,
+    /// Leadership confirmations of this node as the leader, for its own reads and its followers'
+    /// `ReadIndex` calls: concurrent ones share one heartbeat round.
+    local_reads: Rounds,
+    /// Forwarded writes answered by the leader, and those that failed (`doq_raft_forwarded_requests_total`).
+    forwarded_ok: AtomicU64,
+    forwarded_failed: AtomicU64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -135,9 +175,13 @@ fn unavailable(what: impl std::fmt::Display) -> Error {
 }
 
 fn timed_out() -> Error {
-    Error::Unavailable(
+    Error::OutcomeUnknown(
         "commit not confirmed within timeout; the write may have been applied".into(),
     )
+}
+
+fn read_timed_out() -> Error {
+    Error::Unavailable("no leader available: read not confirmed within timeout".into())
 }
 
 impl RaftNode {
@@ -146,11 +190,13 @@ impl RaftNode {
     pub async fn open(stores: Stores, clock: Arc<dyn Clock>, options: RaftOptions) -> Result<Self> {
         let (view, log, sm) = recover(stores, clock, options.flush_log).await?;
         let peers = Arc::new(Peers::new(options.secret.clone(), options.tls.clone()));
+        let (election_min, election_max) =
+            election_timeouts(options.election_timeout_ms, options.heartbeat_ms);
         let config = Config {
             cluster_name: "doq".into(),
             heartbeat_interval: options.heartbeat_ms,
-            election_timeout_min: options.election_timeout_ms,
-            election_timeout_max: options.election_timeout_ms.saturating_mul(2),
+            election_timeout_min: election_min,
+            election_timeout_max: election_max,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_threshold.max(1)),
             max_in_snapshot_log_to_keep: options.snapshot_threshold.min(1000),
             ..Config::default()
@@ -170,8 +216,29 @@ impl RaftNode {
         .map_err(|e| Error::Internal(format!("start raft: {e}")))?;
         let proposer = Proposer::start(raft.clone(), view.clone());
         let forwarder = Forwarder::start(peers.clone(), options.apply_timeout);
-        Ok(Self {
-            inner: Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me: &std::sync::Weak<Inner>| {
+            // The rounds' tasks hold the node weakly: they end with it.
+            let local = me.clone();
+            let local_reads = Rounds::start(move || {
+                let inner = local.upgrade();
+                async move {
+                    match inner {
+                        Some(inner) => inner.read_index_local().await,
+                        None => Err(unavailable("raft stopped")),
+                    }
+                }
+            });
+            let node = me.clone();
+            let reads = Rounds::start(move || {
+                let inner = node.upgrade();
+                async move {
+                    match inner {
+                        Some(inner) => inner.read_index().await,
+                        None => Err(unavailable("raft stopped")),
+                    }
+                }
+            });
+            Inner {
                 raft,
                 id,
                 options,
@@ -179,8 +246,13 @@ impl RaftNode {
                 peers,
                 proposer,
                 forwarder,
-            }),
-        })
+                reads,
+                local_reads,
+                forwarded_ok: AtomicU64::new(0),
+                forwarded_failed: AtomicU64::new(0),
+            }
+        });
+        Ok(Self { inner })
     }
 
     /// The tonic service to serve on `raft.address`. With `cluster.secret` set, every call must carry a
@@ -345,9 +417,14 @@ impl Inner {
     /// The leader, waiting for one to be elected until `apply_timeout`. A leader that is no longer in the
     /// membership (it just removed itself and steps down) does not count.
     async fn leader(&self) -> Result<(u64, DoqNode)> {
+        self.leader_within(self.options.apply_timeout).await
+    }
+
+    /// [`Inner::leader`], waiting at most `wait`.
+    async fn leader_within(&self, wait: Duration) -> Result<(u64, DoqNode)> {
         let m = self
             .raft
-            .wait(Some(self.options.apply_timeout))
+            .wait(Some(wait))
             .metrics(
                 |m| {
                     m.current_leader
@@ -380,13 +457,66 @@ impl Inner {
         self.proposer.propose(command).await
     }
 
+    /// Commits `command` through the leader within `apply_timeout`. An attempt that was not acted on
+    /// (`Unavailable`: the leader was unreachable, or had lost the leadership before appending) is sent
+    /// again, to the new leader once one is known; an attempt whose outcome is unknown is never repeated
+    /// here (docs/errors.md §6 `outcome_unknown`).
     async fn propose(&self, command: Command) -> Result<Reply> {
-        let (leader, node) = self.leader().await?;
-        if leader == self.id {
-            self.propose_local(command).await
-        } else {
-            self.forwarder.forward(leader, node, command).await
+        let deadline = tokio::time::Instant::now() + self.options.apply_timeout;
+        let mut pause = RETRY_MIN;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let (leader, node) = self.leader_within(left).await?;
+            let attempt = async {
+                if leader == self.id {
+                    self.propose_local(command.clone()).await
+                } else {
+                    let outcome = self.forwarder.forward(leader, node, command.clone()).await;
+                    self.count_forward(&outcome);
+                    outcome
+                }
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let outcome = tokio::time::timeout(left, attempt)
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+            let Err(Error::Unavailable(why)) = outcome else {
+                return outcome;
+            };
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(Error::Unavailable(why));
+            }
+            debug!(leader, reason = %why, "write not taken by the leader; retrying");
+            // Until another leader is known, or a short pause (the same leader may come back, or
+            // this node's view of it may be stale).
+            let _ = self
+                .raft
+                .wait(Some(pause))
+                .metrics(
+                    |m| m.current_leader.is_some_and(|l| l != leader),
+                    "another leader",
+                )
+                .await;
+            pause = (pause * 2).min(RETRY_MAX);
         }
+    }
+
+    /// Counts a forwarded write for `doq_raft_forwarded_requests_total`. An engine verdict
+    /// (queue_empty, not_found) is a reply the leader gave; only transport, consensus and storage
+    /// failures count as failed forwards.
+    fn count_forward(&self, outcome: &Result<Reply>) {
+        let failed = outcome.as_ref().is_err_and(|e| {
+            matches!(
+                e.kind(),
+                ErrorKind::Unavailable | ErrorKind::Storage | ErrorKind::Internal
+            )
+        });
+        let counter = if failed {
+            &self.forwarded_failed
+        } else {
+            &self.forwarded_ok
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// ReadIndex on the leader: confirms leadership with a quorum and waits until applied. A quorum
@@ -408,21 +538,27 @@ impl Inner {
         }
     }
 
-    async fn read_barrier(&self) -> Result<()> {
+    /// One read-index round as this node sees it: a shared leadership confirmation when it leads,
+    /// else one `ReadIndex` call to the leader.
+    async fn read_index(&self) -> Result<Option<u64>> {
         let (leader, node) = self.leader().await?;
         if leader == self.id {
-            return self.read_index_local().await.map(|_| ());
+            return self.local_reads.join().await;
         }
-        let index = self
-            .peer(leader, &node)
+        self.peer(leader, &node)
             .read_index(self.options.apply_timeout)
-            .await?;
-        if let Some(index) = index {
+            .await
+    }
+
+    /// Waits until this node has applied everything committed before the call: joins the next shared
+    /// read-index round, then waits for the local apply to reach its index.
+    async fn read_barrier(&self) -> Result<()> {
+        if let Some(index) = self.reads.join().await? {
             self.raft
                 .wait(Some(self.options.apply_timeout))
                 .applied_index_at_least(Some(index), "read index")
                 .await
-                .map_err(|_| timed_out())?;
+                .map_err(|_| read_timed_out())?;
         }
         Ok(())
     }
@@ -535,15 +671,14 @@ fn membership_error(e: &RaftError<u64, ClientWriteError<u64, DoqNode>>) -> Error
 #[async_trait]
 impl Consensus for RaftNode {
     async fn propose(&self, cmd: Command) -> Result<Reply> {
-        tokio::time::timeout(self.inner.options.apply_timeout, self.inner.propose(cmd))
-            .await
-            .unwrap_or_else(|_| Err(timed_out()))
+        // Bounded by `apply_timeout` inside, which tells "not sent" from "sent, no answer".
+        self.inner.propose(cmd).await
     }
 
     async fn read_barrier(&self) -> Result<()> {
         tokio::time::timeout(self.inner.options.apply_timeout, self.inner.read_barrier())
             .await
-            .unwrap_or_else(|_| Err(timed_out()))
+            .unwrap_or_else(|_| Err(read_timed_out()))
     }
 
     fn view(&self) -> StateView {
@@ -584,6 +719,10 @@ impl Consensus for RaftNode {
             last_applied: applied,
             members,
             storage_backend: self.inner.view.backend().to_string(),
+            forwarded: Forwarded {
+                ok: self.inner.forwarded_ok.load(Ordering::Relaxed),
+                failed: self.inner.forwarded_failed.load(Ordering::Relaxed),
+            },
         }
     }
 

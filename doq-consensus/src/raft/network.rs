@@ -132,7 +132,7 @@ impl Peer {
 
     async fn call(&self, rpc: Rpc, payload: Vec<u8>, ttl: Duration) -> Result<Vec<u8>, Status> {
         let Some(client) = &self.client else {
-            return Err(Status::Transport(format!(
+            return Err(Status::Unreachable(format!(
                 "bad peer address {:?}",
                 self.node.addr
             )));
@@ -187,7 +187,7 @@ impl Peer {
                     timeout: ttl,
                 }))
             }
-            Err(Status::Transport(e)) => {
+            Err(Status::Unreachable(e) | Status::Broken(e)) => {
                 return Err(RPCError::Unreachable(Unreachable::new(&CallError(e))))
             }
             Err(Status::Refused(e)) => {
@@ -206,7 +206,9 @@ impl Peer {
     }
 
     /// Sends unstamped commands to this node, which must be the leader, in one call; returns one
-    /// outcome per command, in order.
+    /// outcome per command, in order. A call that never reached the node fails with `Unavailable`
+    /// (nothing was applied: safe to send again); one that may have reached it and got no answer fails
+    /// with `OutcomeUnknown`.
     pub(crate) async fn forward(
         &self,
         cmds: &[Command],
@@ -215,7 +217,7 @@ impl Peer {
         let bytes = self
             .call(Rpc::Forward, codec::encode_commands(cmds), ttl)
             .await
-            .map_err(Status::into_error)?;
+            .map_err(Status::into_write_error)?;
         let outcomes = codec::decode_outcomes(&bytes)?;
         if outcomes.len() != cmds.len() {
             return Err(Error::Internal(format!(
@@ -232,7 +234,7 @@ impl Peer {
         let bytes = self
             .call(Rpc::ReadIndex, Vec::new(), ttl)
             .await
-            .map_err(Status::into_error)?;
+            .map_err(Status::into_read_error)?;
         let answer: std::result::Result<Option<u64>, String> = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Internal(format!("undecodable read index: {e}")))?;
         answer.map_err(Error::Unavailable)
@@ -249,19 +251,23 @@ impl Peer {
         let bytes = self
             .call(Rpc::ChangeMembership, payload, ttl)
             .await
-            .map_err(Status::into_error)?;
+            .map_err(Status::into_write_error)?;
         codec::decode_outcome(&bytes)?.map(|_| ())
     }
 }
 
-/// A failed call, by what the caller should do about it.
+/// A failed call, by what the caller should do about it. For a write, what matters is whether the
+/// request may have reached the peer: `Unreachable` and `Refused` mean it was not acted on (send it
+/// again, to this leader or the next); `Timeout` and `Broken` mean its outcome is unknown.
 #[derive(Debug)]
 enum Status {
     /// No answer within the deadline.
     Timeout,
-    /// The peer could not be reached.
-    Transport(String),
-    /// The peer answered with an error status (wrong secret, shutting down, …).
+    /// No connection could be made (refused, no route, TLS handshake, connect timeout): nothing was sent.
+    Unreachable(String),
+    /// The connection failed after the request may have been sent.
+    Broken(String),
+    /// The peer answered with an error status before acting (wrong secret, undecodable, …).
     Refused(String),
 }
 
@@ -269,7 +275,11 @@ impl From<tonic::Status> for Status {
     fn from(s: tonic::Status) -> Self {
         match s.code() {
             tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
-                Self::Transport(s.message().to_string())
+                if never_connected(&s) {
+                    Self::Unreachable(s.message().to_string())
+                } else {
+                    Self::Broken(s.message().to_string())
+                }
             }
             tonic::Code::DeadlineExceeded => Self::Timeout,
             _ => Self::Refused(format!("{:?}: {}", s.code(), s.message())),
@@ -277,13 +287,43 @@ impl From<tonic::Status> for Status {
     }
 }
 
+/// Whether tonic failed while connecting (its `ConnectError` is in the source chain): the request was
+/// never written to a connection, so the peer cannot have acted on it.
+fn never_connected(s: &tonic::Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(s);
+    while let Some(e) = source {
+        if e.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 impl Status {
-    fn into_error(self) -> Error {
+    /// The error of a write call (forwarded commands, membership changes).
+    fn into_write_error(self) -> Error {
         match self {
-            Self::Timeout => Error::Unavailable(
+            Self::Timeout => Error::OutcomeUnknown(
                 "commit not confirmed within timeout; the write may have been applied".into(),
             ),
-            Self::Transport(e) => Error::Unavailable(format!("no leader available: {e}")),
+            Self::Broken(e) => Error::OutcomeUnknown(format!(
+                "the connection to the leader failed after the write was sent; it may have been applied: {e}"
+            )),
+            Self::Unreachable(e) => Error::Unavailable(format!("no leader available: {e}")),
+            Self::Refused(e) => Error::Unavailable(format!("the leader refused the call: {e}")),
+        }
+    }
+
+    /// The error of a read call: nothing changes either way, so every failure is "retry".
+    fn into_read_error(self) -> Error {
+        match self {
+            Self::Timeout => {
+                Error::Unavailable("no leader available: read index not answered in time".into())
+            }
+            Self::Unreachable(e) | Self::Broken(e) => {
+                Error::Unavailable(format!("no leader available: {e}"))
+            }
             Self::Refused(e) => Error::Unavailable(format!("the leader refused the call: {e}")),
         }
     }

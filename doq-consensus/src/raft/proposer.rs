@@ -48,6 +48,10 @@ fn unavailable(what: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("no leader available: {what}"))
 }
 
+fn unknown(what: impl std::fmt::Display) -> Error {
+    Error::OutcomeUnknown(format!("{what}; the write may have been applied"))
+}
+
 impl Proposer {
     /// Starts the batching task; it ends when the last clone is dropped.
     pub(crate) fn start(raft: Raft<TypeConfig>, view: StateView) -> Self {
@@ -57,7 +61,8 @@ impl Proposer {
     }
 
     /// Stamps `command` with the others of its batch, commits it through this node's Raft and returns
-    /// its reply. Fails with `Unavailable` when this node does not lead.
+    /// its reply. Fails with `Unavailable` when this node does not lead (nothing was applied), and with
+    /// `OutcomeUnknown` when Raft stopped after taking the command.
     pub(crate) async fn propose(&self, command: Command) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
         let size = codec::encode_command(&command).len();
@@ -69,9 +74,10 @@ impl Proposer {
             })
             .await
             .map_err(|_| unavailable("raft stopped"))?;
+        // Handed over: from here on, a lost answer says nothing about whether it was applied.
         answer
             .await
-            .unwrap_or_else(|_| Err(unavailable("raft stopped before answering")))
+            .unwrap_or_else(|_| Err(unknown("raft stopped before answering")))
     }
 }
 
@@ -117,13 +123,17 @@ async fn run(raft: Raft<TypeConfig>, view: StateView, mut rx: mpsc::Receiver<Pen
             replies.push(p.reply);
         }
         // Submitted here, in order; only the wait for the answer runs concurrently.
+        let began = std::time::Instant::now();
+        let commands = stamped.len();
         let submitted = raft.client_write_ff(Request(stamped)).await;
         tokio::spawn(async move {
             let outcomes = match submitted {
                 Err(fatal) => Err(unavailable(format!("raft stopped: {fatal}"))),
                 Ok(answer) => match answer.await {
-                    Err(_) => Err(unavailable("raft stopped before answering")),
+                    // The entry may be in the log and committed by the next leader.
+                    Err(_) => Err(unknown("raft stopped before answering")),
                     Ok(Ok(resp)) => Ok(resp.data.0),
+                    // openraft refuses before appending: nothing was applied, the caller may retry.
                     Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
                         Err(unavailable("this node lost the leadership; retry"))
                     }
@@ -133,6 +143,7 @@ async fn run(raft: Raft<TypeConfig>, view: StateView, mut rx: mpsc::Receiver<Pen
                 },
             };
             drop(slot);
+            super::timing::ROUND.record(commands, began.elapsed());
             hand_out(replies, outcomes);
         });
     }

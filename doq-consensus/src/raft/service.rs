@@ -46,7 +46,10 @@ impl Cluster for ClusterService {
     async fn append_entries(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
         let rpc = wire::decode_append(&self.open(req)?)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        reply(&self.inner.raft.append_entries(rpc).await)
+        let (began, entries) = (std::time::Instant::now(), rpc.entries.len());
+        let answer = self.inner.raft.append_entries(rpc).await;
+        super::timing::APPEND_RPC.record(entries, began.elapsed());
+        reply(&answer)
     }
 
     async fn vote(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
@@ -81,7 +84,8 @@ impl Cluster for ClusterService {
         self.open(req)?;
         let answer = self
             .inner
-            .read_index_local()
+            .local_reads
+            .join()
             .await
             .map_err(|e| e.to_string());
         reply(&answer)

@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use doq_api::{Error, LogIndex, Stamped};
+use doq_api::{Error, LogIndex, Reply, Stamped};
 use doq_storage::Applied;
 use openraft::{
     storage::RaftStateMachine, AnyError, Entry, EntryPayload, LogId, OptionalSend,
@@ -22,6 +22,11 @@ use super::{
 use crate::applier::Applier;
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
+
+/// The first and the longest pause before a run whose commit failed on a storage fault is applied
+/// again.
+const APPLY_RETRY_MIN: std::time::Duration = std::time::Duration::from_millis(50);
+const APPLY_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the applied marker's opaque bytes hold: where the state is in the Raft log, and the membership
 /// that was in force there.
@@ -96,6 +101,36 @@ impl StateMachine {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Applies one run of command slots and commits it with the marker `data`, on a blocking thread.
+    /// The outer error is a panicked task; the inner one the applier's (nothing of the run committed).
+    async fn apply_run(
+        &self,
+        run: Arc<Vec<Option<Stamped>>>,
+        data: Vec<u8>,
+    ) -> StorageResult<doq_api::Result<Vec<Option<doq_api::Result<Reply>>>>> {
+        let applier = self.applier.clone();
+        let gate = self.gate.clone();
+        tokio::task::spawn_blocking(move || {
+            // Wait for the log's writes (and their fsync) before taking the engine's write lock, so
+            // readers never queue behind a disk flush (see `Gate`).
+            let _gate = gate.enter();
+            let mut applier = applier.lock().unwrap_or_else(PoisonError::into_inner);
+            // Slots are numbered by count, not by log index: an entry holds many commands, and each
+            // needs an index of its own (receipts name one delivery, versions one write). The store's
+            // applied index is the count so far, the same on every replica, since all apply the same
+            // entries in order (snapshots carry it). An entry without commands takes one number, as
+            // every entry did when each held one command, so a log from then replays alike. After a
+            // failed commit, `applied` is the store's again, so a retried run gets the same numbers.
+            let first = applier.applied() + 1;
+            let refs: Vec<(LogIndex, Option<&Stamped>)> =
+                (first..).zip(run.iter().map(Option::as_ref)).collect();
+            let last = first - 1 + run.len() as u64;
+            applier.apply_entries(&refs, last, data)
+        })
+        .await
+        .map_err(|e| join_error(&e))
+    }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -139,30 +174,40 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if marker.last_applied.is_none() {
             return Ok(Vec::new());
         }
-        let applier = self.applier.clone();
-        let gate = self.gate.clone();
         let data = marker.encode();
-        let replies = tokio::task::spawn_blocking(move || {
-            // Wait for the log's writes (and their fsync) before taking the engine's write lock, so
-            // readers never queue behind a disk flush (see `Gate`).
-            let _gate = gate.enter();
-            let mut applier = applier.lock().unwrap_or_else(PoisonError::into_inner);
-            // Slots are numbered by count, not by log index: an entry holds many commands, and each
-            // needs an index of its own (receipts name one delivery, versions one write). The store's
-            // applied index is the count so far, the same on every replica, since all apply the same
-            // entries in order (snapshots carry it). An entry without commands takes one number, as
-            // every entry did when each held one command, so a log from then replays alike.
-            let first = applier.applied() + 1;
-            let refs: Vec<(LogIndex, Option<&Stamped>)> =
-                (first..).zip(run.iter().map(Option::as_ref)).collect();
-            let last = applier.applied() + run.len() as u64;
-            applier.apply_entries(&refs, last, data)
-        })
-        .await
-        .map_err(|e| join_error(&e))?
-        // A failed commit stops this node's Raft: it must not apply later entries over a gap. A restart
-        // replays the log from the store's applied marker.
-        .map_err(|e| sm_error(&e))?;
+        let began = std::time::Instant::now();
+        let slots = run.len();
+        let run = Arc::new(run);
+        let mut pause = APPLY_RETRY_MIN;
+        let mut failures = 0u32;
+        let replies = loop {
+            match self.apply_run(run.clone(), data.clone()).await? {
+                Ok(replies) => break replies,
+                // A storage fault (a full disk, an I/O error): nothing of the run was committed and the
+                // engine was rebuilt from the store, so the same run can be applied again once the
+                // store works. Later entries must not be applied over the gap, so this node's apply
+                // waits here, and `/readyz` reports the failed commit meanwhile; Raft itself keeps
+                // running (votes, heartbeats, log appends), and the node catches up when the disk does.
+                Err(e) if e.kind() == doq_api::ErrorKind::Storage => {
+                    failures = failures.saturating_add(1);
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::error!(error = %e, failures, "applying committed entries failed; retrying until the store works");
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(APPLY_RETRY_MAX);
+                }
+                // Anything else (a bug) would fail the same way again: stop this node's Raft. A restart
+                // replays the log from the store's applied marker.
+                Err(e) => {
+                    tracing::error!(error = %e, "applying committed entries failed; stopping raft on this node");
+                    return Err(sm_error(&e));
+                }
+            }
+        };
+        if failures > 0 {
+            tracing::warn!(failures, "committed entries applied after storage failures");
+        }
+        super::timing::APPLY.record(slots, began.elapsed());
         self.state().marker = marker;
         let mut replies = replies.into_iter();
         // A command's slot holds its reply; an entry without commands answers nothing.

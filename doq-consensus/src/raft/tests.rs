@@ -1,5 +1,10 @@
 //! Raft nodes in one process over real loopback gRPC: openraft's storage suite on our adapters, then a
 //! three-node cluster (join, forwarding, secret, failover, restart, snapshot install by a late joiner).
+// A follower whose store fails: reported, caught up once it works (no Raft stop).
+mod apply_faults;
+// Forwarding across leader changes (retry of unsent writes, unknown outcomes).
+mod forwarding;
+
 use std::{path::Path, sync::Arc, time::Duration};
 
 use doq_api::{
@@ -46,6 +51,21 @@ impl openraft::testing::StoreBuilder<TypeConfig, LogAdapter, StateMachine, TempD
 }
 
 #[test]
+fn a_follower_stands_between_t_and_one_and_a_half_t_after_the_last_heartbeat() {
+    // openraft waits a lease of `max`, then its own timeout in [min, max).
+    for (t, heartbeat) in [(1000, 200), (500, 50), (300, 200), (10_000, 200)] {
+        let (min, max) = election_timeouts(t, heartbeat);
+        assert!(min > heartbeat && max > min, "{t} {heartbeat}: {min} {max}");
+        assert!(
+            max + min >= t,
+            "stands before t: {t} {heartbeat}: {min} {max}"
+        );
+    }
+    assert_eq!(election_timeouts(1000, 200), (250, 750));
+    assert_eq!(election_timeouts(500, 50), (125, 375));
+}
+
+#[test]
 fn openraft_storage_suite_passes_on_redb() {
     openraft::testing::Suite::test_all(SuiteBuilder).unwrap();
 }
@@ -60,6 +80,32 @@ struct TestNode {
 
 impl TestNode {
     async fn start(name: &str, dir: &Path, addr: Option<&str>, clock: &ManualClock) -> Self {
+        Self::start_with(name, dir, addr, clock, 20).await
+    }
+
+    /// [`TestNode::start`] with `snapshot_threshold` entries between snapshots.
+    async fn start_with(
+        name: &str,
+        dir: &Path,
+        addr: Option<&str>,
+        clock: &ManualClock,
+        snapshot_threshold: u64,
+    ) -> Self {
+        Self::start_on_with(name, stores(dir, false), addr, clock, snapshot_threshold).await
+    }
+
+    /// A node over `stores` (a `FaultyStore`, say) instead of redb in a directory.
+    async fn start_on(name: &str, stores: Stores, addr: Option<&str>, clock: &ManualClock) -> Self {
+        Self::start_on_with(name, stores, addr, clock, 20).await
+    }
+
+    async fn start_on_with(
+        name: &str,
+        stores: Stores,
+        addr: Option<&str>,
+        clock: &ManualClock,
+        snapshot_threshold: u64,
+    ) -> Self {
         let listener = TcpListener::bind(addr.unwrap_or("127.0.0.1:0"))
             .await
             .unwrap();
@@ -70,14 +116,14 @@ impl TestNode {
             heartbeat_ms: 50,
             election_timeout_ms: 500,
             apply_timeout: Duration::from_secs(5),
-            snapshot_threshold: 20,
+            snapshot_threshold,
             secret: "s3cret".into(),
             tls: None,
             // As the server runs a cluster: no per-write sync, the log flushed instead.
             flush_log: true,
         };
         let node = Arc::new(
-            RaftNode::open(stores(dir, false), Arc::new(clock.clone()), options)
+            RaftNode::open(stores, Arc::new(clock.clone()), options)
                 .await
                 .unwrap(),
         );
@@ -364,4 +410,60 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     n0.stop().await;
     n1.stop().await;
     n2.stop().await;
+}
+
+/// A follower that was down while the leader took ten 7 MiB messages catches up from the log: openraft
+/// would put all ten entries (70 MiB) in one AppendEntries, over the 64 MiB message cap, and fail the
+/// same way on every retry; `encode_append` cuts each request at 16 MiB instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lagging_follower_catches_up_on_large_entries_in_bounded_messages() {
+    let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let clock = ManualClock::new(Timestamp(1_800_000_000_000));
+    // No snapshot in between: the follower must catch up from the log itself.
+    let start = |i: usize, addr: Option<String>| {
+        let clock = clock.clone();
+        let dir = dirs[i].path().to_path_buf();
+        async move {
+            TestNode::start_with(&format!("n{i}"), &dir, addr.as_deref(), &clock, 10_000).await
+        }
+    };
+    let n0 = start(0, None).await;
+    n0.node.bootstrap().await.unwrap();
+    n0.node.wait_for_leader(WAIT, true).await.unwrap();
+    let n1 = start(1, None).await;
+    let n2 = start(2, None).await;
+    n0.node.add_node(n1.info()).await.unwrap();
+    n0.node.add_node(n2.info()).await.unwrap();
+    n0.node
+        .propose(Command::CreateQueue {
+            name: queue(),
+            kind: QueueKind::Delayed,
+            settings: QueueSettings {
+                strategy: None,
+                max_unacked: 0,
+                ack_timeout: 60,
+                max_deliveries: 0,
+                dead_letter: None,
+            },
+        })
+        .await
+        .unwrap();
+    converge(&n0, &[&n1, &n2]).await;
+    let n2_addr = n2.addr.clone();
+    n2.stop().await;
+    for i in 0..10 {
+        let Command::Enqueue { queue, mut items } = enqueue(i) else {
+            unreachable!()
+        };
+        items[0].body.content = format!("{i}").repeat(7 << 20);
+        n0.node
+            .propose(Command::Enqueue { queue, items })
+            .await
+            .unwrap();
+    }
+    let n2 = start(2, Some(n2_addr)).await;
+    converge(&n0, &[&n1, &n2]).await;
+    n2.stop().await;
+    n1.stop().await;
+    n0.stop().await;
 }

@@ -31,7 +31,8 @@ fn app(access: Access, peer: &str) -> Router {
         .route("/db/backup", echo.clone().get(|| async { "backup" }))
         .route("/db/restore", echo.clone())
         .route("/API/v1/queues", echo.clone())
-        .route("/readyz", echo)
+        .route("/readyz", echo.clone())
+        .route("/metrics", echo.get(|| async { "metrics" }))
         .layer(middleware::from_fn(move |req, next| {
             access.clone().check(req, next)
         }))
@@ -191,4 +192,30 @@ fn the_startup_line_says_how_admin_routes_are_protected() {
         .describe()
         .contains("loopback clients only"));
     assert!(Access::new("t", "").describe().contains("need auth.token"));
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_only_when_protected() {
+    let get = |auth: Option<&str>| {
+        let mut req = Request::get("/metrics");
+        if let Some(token) = auth {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let open = app(Access::new("t0ken", ""), REMOTE);
+    assert_eq!(send(&open, get(None)).await.0, StatusCode::OK);
+    let protected = app(Access::new("t0ken", "").protect_metrics(true), REMOTE);
+    assert_eq!(
+        send(&protected, get(None)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&protected, get(Some("wrong"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(send(&protected, get(Some("t0ken"))).await.0, StatusCode::OK);
+    // Without a token there is nothing to check: protected metrics stay readable, like `/API/…`.
+    let tokenless = app(Access::new("", "").protect_metrics(true), REMOTE);
+    assert_eq!(send(&tokenless, get(None)).await.0, StatusCode::OK);
 }

@@ -1,7 +1,7 @@
 //! The batch RPCs of `DOQExt` (docs/grpc.md §7.4), the gRPC twins of HTTP's `…/batch/*` routes (§3.5):
 //! `EnqueueBatch` stores every message in one atomic command, `DequeueBatch` selects up to `max` in one
 //! command (an empty list when nothing is deliverable within `wait_ms`), and `AckBatch` judges each item
-//! on its own. Every request is validated in full before anything is proposed.
+//! on its own within one command. Every request is validated in full before anything is proposed.
 use std::{pin::pin, time::Duration};
 
 use doq_api::{Command, Delivery, Error, MessageId, QueueName, Reply};
@@ -9,7 +9,6 @@ use doq_proto::ext::{
     AckBatchRequest, AckBatchResponse, DequeueBatchRequest, DequeueBatchResponse,
     EnqueueBatchRequest, EnqueueBatchResponse, EnqueuedRef, ItemResult,
 };
-use futures::future::join_all;
 use tokio::time::Instant;
 use tonic::Status;
 
@@ -124,12 +123,10 @@ pub(crate) async fn dequeue(
     Ok(DequeueBatchResponse { messages })
 }
 
-/// `AckBatch`: 1..=`limits.max_batch_size` items, each with an optional receipt. Malformed receipts and
-/// an unknown queue fail the whole call before anything is proposed; otherwise each item is acked on
-/// its own and answered in request order with `ok` or its error's code and text.
-///
-/// Today every item is its own `Ack` command, proposed concurrently so they share group commits; a
-/// single `AckBatch` command would make the judgement one atomic step (docs/http.md §3.5).
+/// `AckBatch`: 1..=`limits.max_batch_size` items, each with an optional receipt. Malformed receipts fail
+/// the whole call before anything is proposed; otherwise all items go into one `AckBatch` command, where
+/// each is judged on its own and answered in request order with `ok` or its error's code and text. An
+/// unknown queue fails the command as a whole (NOT_FOUND).
 pub(crate) async fn ack(
     svc: &DoqService,
     req: AckBatchRequest,
@@ -148,29 +145,24 @@ pub(crate) async fn ack(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(fail)?;
-    svc.consensus.read_barrier().await.map_err(fail)?;
-    // Only to answer an unknown queue as a whole; the value does not matter.
-    svc.consensus.view().ready_now(&queue).await.map_err(fail)?;
-    let acks = items.into_iter().map(|(id, receipt)| {
-        let cmd = Command::Ack {
-            queue: queue.clone(),
-            id,
-            receipt,
-        };
-        let consensus = svc.consensus.clone();
-        async move { (id, consensus.propose(cmd).await) }
-    });
-    let results = join_all(acks)
+    let outcomes = match svc
+        .consensus
+        .propose(Command::AckBatch { queue, items })
         .await
+        .map_err(fail)?
+    {
+        Reply::AckedEach(outcomes) => outcomes,
+        other => return Err(fail(unexpected(&other))),
+    };
+    let results = outcomes
         .into_iter()
         .map(|(id, outcome)| match outcome {
-            Ok(Reply::Acked) => ItemResult {
+            Ok(()) => ItemResult {
                 id: id.0,
                 ok: true,
                 code: String::new(),
                 message: String::new(),
             },
-            Ok(other) => failed(id, &unexpected(&other)),
             Err(e) => failed(id, &e),
         })
         .collect();

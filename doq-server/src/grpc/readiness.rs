@@ -5,17 +5,13 @@
 //! run (`StateView::changes`: an enqueue, a nack, an ack freeing a `max_unacked` slot, a new queue), the
 //! moment time alone makes something deliverable (`Engine::next_ready_at`: a lease lapsing or a delayed
 //! head coming due), its deadline, or its caller's stop signal.
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::atomic::{AtomicUsize, Ordering},
-    task::Poll,
-    time::Duration,
-};
+use std::{future::Future, pin::Pin, task::Poll, time::Duration};
 
 use doq_api::{Command, Delivery, Error, QueueName, Reply, Timestamp};
 use doq_consensus::{Consensus, StateView};
 use tokio::time::Instant;
+
+use crate::waiters::Waiters;
 
 /// Shortest timer sleep: a guard against spinning if clock and engine ever disagree by a tick.
 const MIN_SLEEP: Duration = Duration::from_millis(5);
@@ -40,23 +36,6 @@ pub(crate) enum Waited<T> {
     Stopped(T),
 }
 
-/// Counts waiters while they are parked, so tests (and operators) can see consumers idle without polling.
-#[derive(Debug)]
-struct Parked<'a>(&'a AtomicUsize);
-
-impl<'a> Parked<'a> {
-    fn new(gauge: &'a AtomicUsize) -> Self {
-        gauge.fetch_add(1, Ordering::SeqCst);
-        Self(gauge)
-    }
-}
-
-impl Drop for Parked<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// Selects up to `max` (at least 1) messages of `queue` in one command, waiting until `until` (forever
 /// when `None`) for one to become deliverable, or until `stop` finishes.
 ///
@@ -72,10 +51,11 @@ pub(crate) async fn dequeue<T>(
     until: Option<Instant>,
     missing: Missing,
     mut stop: Pin<&mut impl Future<Output = T>>,
-    parked: &AtomicUsize,
+    parked: &Waiters,
 ) -> Result<Waited<T>, Error> {
     let view = consensus.view();
     let mut changes = view.changes();
+    let mut parking = None;
     // A dequeue is a log entry the leader judges, so a local "ready" needs no read barrier first; only
     // a local "nothing ready" or "no such queue" may be stale (a follower behind), and one barrier
     // confirms it before the waiter believes it.
@@ -123,7 +103,10 @@ pub(crate) async fn dequeue<T>(
         if until.is_some_and(|u| Instant::now() >= u) {
             return Ok(Waited::Expired);
         }
-        let _parked = Parked::new(parked);
+        // Counted once per call, not per wake: the map's lock is taken only here and at return.
+        if parking.is_none() {
+            parking = Some(parked.enter(queue));
+        }
         tokio::select! {
             biased;
             value = stop.as_mut() => return Ok(Waited::Stopped(value)),
@@ -252,7 +235,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let parked = AtomicUsize::new(0);
+        let parked = crate::waiters::Waiters::default();
         let now = Some(tokio::time::Instant::now());
         let never = std::pin::pin!(std::future::pending::<()>());
         let got = dequeue(&c, &q, true, 1, now, Missing::Fail, never, &parked)

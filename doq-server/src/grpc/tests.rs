@@ -54,6 +54,7 @@ fn options() -> GrpcOptions {
         default_ack_timeout: 1800,
         stats_window: 10,
         auth_token: String::new(),
+        ..GrpcOptions::default()
     }
 }
 

@@ -36,6 +36,17 @@ const IN_FLIGHT: usize = 8;
 type Chunk = Result<Bytes, io::Error>;
 
 /// `GET|POST /db/backup`.
+#[utoipa::path(
+    method(get, post),
+    path = "/db/backup",
+    tag = "backup",
+    params(("since" = Option<u64>, Query, description = "Incremental: only changes after this version")),
+    responses(
+        (status = 200, description = "A portable backup stream (docs/backup.md §8.2)", body = String, content_type = "application/octet-stream"),
+        (status = 403, description = "Admin operation from a non-loopback client without `auth.token` (`admin_local_only`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`since` is older than the oldest retained deletion (`since_too_old`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn backup(
     State(app): State<AppState>,
     query: QueryArgs,

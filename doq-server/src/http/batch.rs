@@ -1,9 +1,8 @@
 //! Batch routes [EXT] (docs/http.md §3.5): `…/batch/enqueue` stores many messages in one atomic command and
 //! `…/batch/dequeue` selects up to `max` in one command (an empty result is a 200 with `[]`), and
-//! `…/batch/ack` judges each item on its own.
+//! `…/batch/ack` judges each item on its own within one command.
 use axum::{extract::State, Json};
 use doq_api::{Body, Command, NewMessage, Reply};
-use futures::future::join_all;
 
 use crate::{
     errors::{item_failure, ApiError, Route},
@@ -19,6 +18,17 @@ use crate::{
 };
 
 /// `POST /API/v1/queues/{queue_name}/batch/enqueue` with `{"messages":[…]}`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/batch/enqueue",
+    tag = "batch",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    request_body = crate::http::openapi::bodies::BatchEnqueue,
+    responses(
+        (status = 200, description = "`ENQUEUED`, in request order; one atomic command", body = BatchEnqueued),
+        (status = 404, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn enqueue(
     State(app): State<AppState>,
     path: PathArgs,
@@ -50,6 +60,17 @@ pub(crate) async fn enqueue(
 }
 
 /// `POST /API/v1/queues/{queue_name}/batch/dequeue` with `{"max","ack"?,"wait"?}`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/batch/dequeue",
+    tag = "batch",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    request_body = crate::http::openapi::bodies::BatchDequeue,
+    responses(
+        (status = 200, description = "`DEQUEUED`; `[]` when nothing is deliverable", body = BatchDequeued),
+        (status = 404, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn dequeue(
     State(app): State<AppState>,
     path: PathArgs,
@@ -78,12 +99,21 @@ pub(crate) async fn dequeue(
 
 /// `POST /API/v1/queues/{queue_name}/batch/ack` with `{"messages":[{"id","receipt"?},…]}`.
 ///
-/// The body is validated as a whole (one bad item or receipt gets 422 and nothing is acked) and an unknown
-/// queue gets 404 before anything is proposed. Then each item is acked on its own and answered in request
-/// order with `ACKNOWLEDGED` or `FAILED` and its error's code and text: **per item, not atomic**. Each
-/// item is its own `Ack` command; they are proposed concurrently so they share group commits (the gRPC
-/// `AckBatch` does the same). docs/http.md §3.5 asks for the items to be judged within one command; that single
-/// command is not built, so another client's command may be ordered between two items.
+/// The body is validated as a whole (one bad item or receipt gets 422 and nothing is acked). Then all items
+/// go into **one** `AckBatch` command: each is judged on its own within it and answered in request order
+/// with `ACKNOWLEDGED`, or `FAILED` with the code and text its single ack would have got. An unknown queue
+/// fails the command as a whole: 404.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/batch/ack",
+    tag = "batch",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    request_body = crate::http::openapi::bodies::BatchAck,
+    responses(
+        (status = 200, description = "One result per item, in request order", body = BatchAcked),
+        (status = 404, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn ack(
     State(app): State<AppState>,
     path: PathArgs,
@@ -91,40 +121,26 @@ pub(crate) async fn ack(
 ) -> Result<Json<BatchAcked>, ApiError> {
     let queue = path.queue()?;
     let items = validate::batch_ack(&body, &app.limits)?;
-    app.read_barrier(Route::BatchAck).await?;
-    // Only to answer an unknown queue as a whole; the value does not matter.
-    app.consensus
-        .view()
-        .ready_now(&queue)
-        .await
-        .map_err(|e| ApiError::new(Route::BatchAck, e))?;
-    let acks = items.into_iter().map(|(id, receipt)| {
-        let cmd = Command::Ack {
-            queue: queue.clone(),
-            id,
-            receipt,
-        };
-        let consensus = app.consensus.clone();
-        async move { (id, consensus.propose(cmd).await) }
-    });
-    let results = join_all(acks)
-        .await
-        .into_iter()
-        .map(|(id, outcome)| match outcome {
-            Ok(Reply::Acked) => AckResult {
-                id: id_string(id),
-                status: "ACKNOWLEDGED",
-                code: None,
-                message: None,
-            },
-            Ok(other) => {
-                let e = doq_api::Error::Internal(format!("unexpected reply {other:?}"));
-                failed(id, &e)
-            }
-            Err(e) => failed(id, &e),
-        })
-        .collect();
-    Ok(Json(BatchAcked { results }))
+    match app
+        .propose(Route::BatchAck, Command::AckBatch { queue, items })
+        .await?
+    {
+        Reply::AckedEach(outcomes) => Ok(Json(BatchAcked {
+            results: outcomes
+                .into_iter()
+                .map(|(id, outcome)| match outcome {
+                    Ok(()) => AckResult {
+                        id: id_string(id),
+                        status: "ACKNOWLEDGED",
+                        code: None,
+                        message: None,
+                    },
+                    Err(e) => failed(id, &e),
+                })
+                .collect(),
+        })),
+        other => Err(ApiError::unexpected_reply(Route::BatchAck, &other)),
+    }
 }
 
 /// A failed item of a batch ack, with the code and text the single ack would have given.

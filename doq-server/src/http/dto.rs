@@ -3,6 +3,7 @@
 use doq_api::{Delivery, Enqueued, MessageId, Metadata, QueueStats, Strategy};
 use doq_consensus::{ClusterStatus, Member};
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 
 use crate::http::validate::SettingsInput;
 
@@ -31,17 +32,21 @@ pub(crate) fn id_string(id: MessageId) -> String {
 }
 
 /// Settings of a create or update answer: the request echoed, strategy upper-cased, zero or absent left out.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SettingsEcho {
     #[serde(skip_serializing_if = "Option::is_none")]
     strategy: Option<&'static str>,
     #[serde(skip_serializing_if = "is_zero")]
+    #[schema(required = false)]
     max_unacked: u32,
     #[serde(skip_serializing_if = "is_zero")]
+    #[schema(required = false)]
     ack_timeout: u32,
     #[serde(skip_serializing_if = "is_zero")]
+    #[schema(required = false)]
     max_deliveries: u32,
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(required = false)]
     dead_letter_queue: String,
 }
 
@@ -63,7 +68,7 @@ impl From<&SettingsInput> for SettingsEcho {
 }
 
 /// `{"status":"CREATED","name","type","settings"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Created {
     pub(crate) status: &'static str,
     pub(crate) name: String,
@@ -73,7 +78,7 @@ pub(crate) struct Created {
 }
 
 /// `{"status":"UPDATED","name","settings"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct QueueUpdated {
     pub(crate) status: &'static str,
     pub(crate) name: String,
@@ -81,26 +86,28 @@ pub(crate) struct QueueUpdated {
 }
 
 /// A bare `{"status":…}` (`DELETED`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StatusOnly {
     pub(crate) status: &'static str,
 }
 
 /// Stored settings as info reports them: strategy always present, `ack_timeout` always present.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SettingsInfo {
     strategy: &'static str,
     #[serde(skip_serializing_if = "is_zero")]
+    #[schema(required = false)]
     max_unacked: u32,
     ack_timeout: u32,
     #[serde(skip_serializing_if = "is_zero")]
+    #[schema(required = false)]
     max_deliveries: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     dead_letter_queue: Option<String>,
 }
 
 /// One queue of the list, or the info answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct QueueInfo {
     name: String,
     #[serde(rename = "type")]
@@ -150,35 +157,39 @@ impl From<QueueStats> for QueueInfo {
 }
 
 /// `{"queues":[…]}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct QueueList {
     pub(crate) queues: Vec<QueueInfo>,
 }
 
 /// `ENQUEUED` and `GOT`: `{"status","id","group","priority","content","metadata"?}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct MessageReply {
     pub(crate) status: &'static str,
     pub(crate) id: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(required = false)]
     pub(crate) group: String,
     pub(crate) priority: i64,
     pub(crate) content: String,
     #[serde(skip_serializing_if = "Metadata::is_empty")]
+    #[schema(required = false)]
     pub(crate) metadata: Metadata,
 }
 
 /// A delivered message: `DEQUEUED` with `status`, or a batch item without it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Dequeued {
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'static str>,
     id: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(required = false)]
     group: String,
     priority: i64,
     content: String,
     #[serde(skip_serializing_if = "Metadata::is_empty")]
+    #[schema(required = false)]
     metadata: Metadata,
     receipt: String,
     deliveries: u32,
@@ -201,24 +212,25 @@ impl Dequeued {
 }
 
 /// `ACKNOWLEDGED` and `TOUCHED`: `{"status","id"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct IdReply {
     pub(crate) status: &'static str,
     pub(crate) id: String,
 }
 
 /// `UNACKNOWLEDGED`: `{"status","id","priority","metadata"?}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Nacked {
     pub(crate) status: &'static str,
     pub(crate) id: String,
     pub(crate) priority: i64,
     #[serde(skip_serializing_if = "Metadata::is_empty")]
+    #[schema(required = false)]
     pub(crate) metadata: Metadata,
 }
 
 /// Priority `UPDATED`: `{"status","id","priority"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PriorityUpdated {
     pub(crate) status: &'static str,
     pub(crate) id: String,
@@ -226,13 +238,13 @@ pub(crate) struct PriorityUpdated {
 }
 
 /// `{"ids":["…",…]}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Ids {
     pub(crate) ids: Vec<String>,
 }
 
 /// `{"status":"PURGED","name","purged"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Purged {
     pub(crate) status: &'static str,
     pub(crate) name: String,
@@ -240,10 +252,11 @@ pub(crate) struct Purged {
 }
 
 /// One stored item of a batch enqueue: `{"id","group","priority"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EnqueuedRef {
     id: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(required = false)]
     group: String,
     priority: i64,
 }
@@ -259,14 +272,14 @@ impl From<Enqueued> for EnqueuedRef {
 }
 
 /// `{"status":"ENQUEUED","messages":[…]}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct BatchEnqueued {
     pub(crate) status: &'static str,
     pub(crate) messages: Vec<EnqueuedRef>,
 }
 
 /// `{"status":"DEQUEUED","messages":[…]}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct BatchDequeued {
     pub(crate) status: &'static str,
     pub(crate) messages: Vec<Dequeued>,
@@ -281,7 +294,7 @@ fn suffrage(m: &Member) -> &'static str {
 }
 
 /// One entry of `/cluster/servers`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Server {
     id: String,
     addr: String,
@@ -291,7 +304,7 @@ pub(crate) struct Server {
 }
 
 /// `{"servers":[…]}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Servers {
     servers: Vec<Server>,
 }
@@ -316,7 +329,7 @@ impl From<&ClusterStatus> for Servers {
 }
 
 /// One member of `/cluster/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StatusMember {
     id: String,
     addr: String,
@@ -324,7 +337,7 @@ pub(crate) struct StatusMember {
 }
 
 /// `/cluster/status`: the serving node's own view.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct NodeStatus {
     node_id: String,
     state: &'static str,
@@ -365,20 +378,20 @@ impl From<ClusterStatus> for NodeStatus {
 }
 
 /// Join answer `{"id","addr"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Joined {
     pub(crate) id: String,
     pub(crate) addr: String,
 }
 
 /// Leave answer `{"id"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Left {
     pub(crate) id: String,
 }
 
 /// One item of a batch ack: `{"id","status":"ACKNOWLEDGED"}` or `{"id","status":"FAILED","code","message"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AckResult {
     pub(crate) id: String,
     pub(crate) status: &'static str,
@@ -389,19 +402,20 @@ pub(crate) struct AckResult {
 }
 
 /// `{"results":[…]}` of a batch ack, in request order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct BatchAcked {
     pub(crate) results: Vec<AckResult>,
 }
 
 /// One peeked message: `{"id","group","priority","content","metadata"?,"state","deliveries","lease_deadline_ms"?}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Peeked {
     pub(crate) id: String,
     pub(crate) group: String,
     pub(crate) priority: i64,
     pub(crate) content: String,
     #[serde(skip_serializing_if = "Metadata::is_empty")]
+    #[schema(required = false)]
     pub(crate) metadata: Metadata,
     /// `ready`, `delayed` or `leased`.
     pub(crate) state: &'static str,
@@ -412,7 +426,7 @@ pub(crate) struct Peeked {
 }
 
 /// `{"messages":[…],"next_after":"<id>"|null}` of a peek.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PeekReply {
     pub(crate) messages: Vec<Peeked>,
     /// The id to pass as `after` for the next page; `null` when no more match.

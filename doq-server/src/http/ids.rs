@@ -13,6 +13,15 @@ use crate::{
 };
 
 /// `POST /API/v1/ids` with `{"number":1..1000}`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/ids",
+    tag = "messages",
+    request_body = crate::http::openapi::bodies::ReserveIds,
+    responses(
+        (status = 200, description = "Reserved ids, usable as client ids", body = Ids),
+    )
+)]
 pub(crate) async fn reserve(
     State(app): State<AppState>,
     JsonBody(body): JsonBody,

@@ -33,6 +33,8 @@ pub(crate) async fn dequeue(
     // a local "nothing ready" or "no such queue" may be stale (a follower behind), and one barrier
     // confirms it before the answer relies on it.
     let mut confirmed = false;
+    // Counted from the first park to the answer; the waiters' map is touched only then.
+    let mut parking = None;
     loop {
         // Mark the current version seen before checking, so a commit after the check wakes the wait below.
         changes.borrow_and_update();
@@ -66,6 +68,9 @@ pub(crate) async fn dequeue(
         if now >= deadline || state.shutdown.is_cancelled() {
             // A node that is shutting down answers pending polls with the empty-queue 400 (docs/cluster.md §5).
             return Ok(Vec::new());
+        }
+        if parking.is_none() {
+            parking = Some(state.waiters.enter(queue));
         }
         let slice = (deadline - now).min(RECHECK);
         tokio::select! {

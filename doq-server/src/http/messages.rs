@@ -20,6 +20,17 @@ use crate::{
 };
 
 /// `POST /API/v1/queues/{queue_name}/messages`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/messages",
+    tag = "messages",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    request_body = crate::http::openapi::bodies::Enqueue,
+    responses(
+        (status = 200, description = "`ENQUEUED`", body = MessageReply),
+        (status = 409, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn enqueue(
     State(app): State<AppState>,
     path: PathArgs,
@@ -66,6 +77,16 @@ pub(crate) async fn enqueue(
 }
 
 /// `GET /API/v1/queues/{queue_name}/messages?ack=&wait=`.
+#[utoipa::path(
+    get,
+    path = "/API/v1/queues/{queue_name}/messages",
+    tag = "messages",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)"), ("ack" = Option<String>, Query, description = "Acknowledge at once (Go ParseBool syntax; default false)"), ("wait" = Option<String>, Query, description = "Long-poll up to this long: seconds (`5`, `0.5`) or with a unit (`1500ms`, `5s`)")),
+    responses(
+        (status = 200, description = "`DEQUEUED`", body = Dequeued),
+        (status = 400, description = "Empty queue, nothing deliverable (`queue_empty`) or unknown queue", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn dequeue(
     State(app): State<AppState>,
     path: PathArgs,
@@ -85,6 +106,16 @@ pub(crate) async fn dequeue(
 }
 
 /// `GET /API/v1/queues/{queue_name}/messages/{id}`.
+#[utoipa::path(
+    get,
+    path = "/API/v1/queues/{queue_name}/messages/{id}",
+    tag = "messages",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)"), ("id" = String, Path, description = "Message id: a decimal u64")),
+    responses(
+        (status = 200, description = "`GOT`", body = MessageReply),
+        (status = 400, description = "Unknown queue or message", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn get(
     State(app): State<AppState>,
     path: PathArgs,
@@ -109,6 +140,16 @@ pub(crate) async fn get(
 }
 
 /// `DELETE /API/v1/queues/{queue_name}/messages/{id}`: 204 without a body.
+#[utoipa::path(
+    delete,
+    path = "/API/v1/queues/{queue_name}/messages/{id}",
+    tag = "messages",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)"), ("id" = String, Path, description = "Message id: a decimal u64")),
+    responses(
+        (status = 204, description = "Deleted; no body"),
+        (status = 400, description = "Unknown queue or message", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn delete(
     State(app): State<AppState>,
     path: PathArgs,
@@ -125,6 +166,17 @@ pub(crate) async fn delete(
 }
 
 /// `POST …/messages/{id}/ack[?receipt=]`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/messages/{id}/ack",
+    tag = "messages",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)"), ("id" = String, Path, description = "Message id: a decimal u64"), ("receipt" = Option<String>, Query, description = "The receipt of the delivery being acted on (docs/http.md §3.4)")),
+    responses(
+        (status = 200, description = "`ACKNOWLEDGED`", body = IdReply),
+        (status = 400, description = "No live lease (`lease_not_held`) or unknown queue", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale receipt (`stale_receipt`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn ack(
     State(app): State<AppState>,
     path: PathArgs,
@@ -146,6 +198,18 @@ pub(crate) async fn ack(
 }
 
 /// `POST …/messages/{id}/nack[?receipt=]` with `{"priority","metadata"?}`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/messages/{id}/nack",
+    tag = "messages",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)"), ("id" = String, Path, description = "Message id: a decimal u64"), ("receipt" = Option<String>, Query, description = "The receipt of the delivery being acted on (docs/http.md §3.4)")),
+    request_body = crate::http::openapi::bodies::Nack,
+    responses(
+        (status = 200, description = "`UNACKNOWLEDGED`", body = Nacked),
+        (status = 400, description = "No live lease (`lease_not_held`), unknown queue, or no body", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale receipt (`stale_receipt`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn nack(
     State(app): State<AppState>,
     path: PathArgs,
@@ -176,6 +240,17 @@ pub(crate) async fn nack(
 }
 
 /// `POST …/messages/{id}/touch[?receipt=]`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/messages/{id}/touch",
+    tag = "messages",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)"), ("id" = String, Path, description = "Message id: a decimal u64"), ("receipt" = Option<String>, Query, description = "The receipt of the delivery being acted on (docs/http.md §3.4)")),
+    responses(
+        (status = 200, description = "`TOUCHED`: the lease is extended", body = IdReply),
+        (status = 400, description = "No live lease (`lease_not_held`) or unknown queue", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stale receipt (`stale_receipt`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn touch(
     State(app): State<AppState>,
     path: PathArgs,
@@ -197,6 +272,17 @@ pub(crate) async fn touch(
 }
 
 /// `PUT …/messages/{id}/priority` with `{"priority"}`.
+#[utoipa::path(
+    put,
+    path = "/API/v1/queues/{queue_name}/messages/{id}/priority",
+    tag = "messages",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)"), ("id" = String, Path, description = "Message id: a decimal u64")),
+    request_body = crate::http::openapi::bodies::Priority,
+    responses(
+        (status = 200, description = "`UPDATED`", body = PriorityUpdated),
+        (status = 409, description = "Unknown queue or message", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn update_priority(
     State(app): State<AppState>,
     path: PathArgs,

@@ -14,6 +14,16 @@ use crate::{
 };
 
 /// `GET …/peek?limit=&after=&state=`.
+#[utoipa::path(
+    get,
+    path = "/API/v1/queues/{queue_name}/peek",
+    tag = "batch",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)"), ("limit" = Option<u32>, Query, description = "At most this many messages (1..`limits.max_batch_size`, default 10)"), ("after" = Option<String>, Query, description = "Only ids greater than this one"), ("state" = Option<String>, Query, description = "`ready`, `delayed`, `leased` or `all` (default)")),
+    responses(
+        (status = 200, description = "Messages by id; nothing changes", body = PeekReply),
+        (status = 404, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn peek(
     State(app): State<AppState>,
     path: PathArgs,

@@ -6,12 +6,13 @@ use axum::{
 };
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// The media type of every error body.
 pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One `errors[]` item. Runtime errors carry only `message`; validation items add `location` and `value`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub(crate) struct ProblemItem {
     /// What went wrong.
     pub(crate) message: String,
@@ -45,14 +46,25 @@ pub(crate) struct Problem {
     retry_after: Option<u32>,
 }
 
-#[derive(Serialize)]
-struct Wire<'a> {
+/// The body on the wire; the OpenAPI document names its schema `Problem`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct Wire<'a> {
+    /// The standard reason phrase of `status`.
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// The route's fixed text (docs/errors.md §6).
     detail: &'a str,
+    /// The causes; left out when there are none.
     #[serde(skip_serializing_if = "<[ProblemItem]>::is_empty")]
+    #[schema(value_type = Vec<ProblemItem>, required = false)]
     errors: &'a [ProblemItem],
+    /// A stable snake_case identifier, such as `queue_empty`.
     code: &'a str,
+    /// The request's `X-Request-Id`, so a user's report can be matched with the access log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl Problem {
@@ -95,6 +107,7 @@ impl IntoResponse for Problem {
             detail: &self.detail,
             errors: &self.errors,
             code: self.code,
+            request_id: crate::http::layers::current_request_id(),
         };
         let body = serde_json::to_vec(&wire).unwrap_or_else(|_| {
             // Serializing strings and numbers cannot fail; keep a valid body anyway.

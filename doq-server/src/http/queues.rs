@@ -19,6 +19,16 @@ fn ack_timeout(requested: Option<u32>, default: u32) -> u32 {
 }
 
 /// `POST /API/v1/queues`.
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues",
+    tag = "queues",
+    request_body = crate::http::openapi::bodies::CreateQueue,
+    responses(
+        (status = 200, description = "`CREATED` (also when the queue already exists)", body = Created),
+        (status = 409, description = "Invalid settings combination (`invalid_settings`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn create(
     State(app): State<AppState>,
     JsonBody(body): JsonBody,
@@ -49,6 +59,15 @@ pub(crate) async fn create(
 }
 
 /// `GET /API/v1/queues[?type=delayed|fair]`.
+#[utoipa::path(
+    get,
+    path = "/API/v1/queues",
+    tag = "queues",
+    params(("type" = Option<String>, Query, description = "Only queues of this type: `delayed` or `fair`")),
+    responses(
+        (status = 200, description = "Every queue with its stats, sorted by name", body = QueueList),
+    )
+)]
 pub(crate) async fn list(
     State(app): State<AppState>,
     query: QueryArgs,
@@ -80,6 +99,16 @@ pub(crate) async fn list(
 }
 
 /// `GET /API/v1/queues/{queue_name}`.
+#[utoipa::path(
+    get,
+    path = "/API/v1/queues/{queue_name}",
+    tag = "queues",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    responses(
+        (status = 200, description = "Settings and stats", body = QueueInfo),
+        (status = 400, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn info(
     State(app): State<AppState>,
     path: PathArgs,
@@ -96,6 +125,17 @@ pub(crate) async fn info(
 }
 
 /// `PUT /API/v1/queues/{queue_name}`.
+#[utoipa::path(
+    put,
+    path = "/API/v1/queues/{queue_name}",
+    tag = "queues",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    request_body = crate::http::openapi::bodies::UpdateQueue,
+    responses(
+        (status = 200, description = "`UPDATED`", body = QueueUpdated),
+        (status = 409, description = "Unknown queue, strategy change or invalid settings", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn update(
     State(app): State<AppState>,
     path: PathArgs,
@@ -127,6 +167,17 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /API/v1/queues/{queue_name}`.
+#[utoipa::path(
+    delete,
+    path = "/API/v1/queues/{queue_name}",
+    tag = "queues",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    responses(
+        (status = 200, description = "`DELETED`: the queue, its messages and leases are gone", body = StatusOnly),
+        (status = 400, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The queue is another queue's dead-letter queue (`queue_in_use`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn delete(
     State(app): State<AppState>,
     path: PathArgs,
@@ -142,6 +193,16 @@ pub(crate) async fn delete(
 }
 
 /// `POST /API/v1/queues/{queue_name}/purge` (EXT).
+#[utoipa::path(
+    post,
+    path = "/API/v1/queues/{queue_name}/purge",
+    tag = "queues",
+    params(("queue_name" = String, Path, description = "The queue's name (§2.1)")),
+    responses(
+        (status = 200, description = "`PURGED`: every message and lease deleted, the queue kept", body = Purged),
+        (status = 404, description = "Unknown queue (`queue_not_found`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn purge(
     State(app): State<AppState>,
     path: PathArgs,

@@ -1,18 +1,21 @@
 //! `POST /db/restore[?mode=merge|replace]` (docs/backup.md §8.3): restore a portable backup through consensus.
 //!
-//! The upload (raw `application/octet-stream`, or DOQ's `multipart/form-data` field `file`) is spooled
-//! to an unnamed file in the node directory as it arrives (never in memory, never in a RAM-backed
-//! `$TMPDIR`), capped by `limits.max_restore_bytes` when set. The whole file is verified (magic, every
+//! The upload (raw `application/octet-stream`, or DOQ's `multipart/form-data` field `file`, parsed as it
+//! streams by `multer`) is spooled to an unnamed file in the node directory as it arrives (never in memory,
+//! never in a RAM-backed `$TMPDIR`); only the backup's bytes are spooled, capped by
+//! `limits.max_restore_bytes` when set. The whole file is verified (magic, every
 //! CRC, record order, trailer, and every record against the API's limits) before anything is proposed; then its records go through
 //! consensus as `StageImport` chunks of about 1 MiB into the staging area, and one `CommitImport` makes
 //! them live. Any failure after the first chunk proposes `AbortImport`, so the queues stay as they were.
 use std::{
     fs::File,
     io::{BufReader, Read, Seek, SeekFrom, Write},
+    pin::Pin,
     sync::Arc,
 };
 
 use axum::{
+    body::Bytes,
     extract::{Request, State},
     http::header,
     Json,
@@ -20,17 +23,33 @@ use axum::{
 use doq_api::{Command, Error, ImportMode, Limits, Reply};
 use doq_consensus::Consensus;
 use doq_storage::backup::restore::{self, CHUNK_BYTES};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 use tracing::{info, warn};
 
 use crate::{
     errors::{ApiError, Route},
-    http::{multipart, params::QueryArgs, AppState},
+    http::{params::QueryArgs, AppState},
 };
 
 /// `POST /db/restore`.
+#[utoipa::path(
+    post,
+    path = "/db/restore",
+    tag = "backup",
+    params(("mode" = Option<String>, Query, description = "`merge` (default) or `replace`")),
+    request_body(
+        description = "A backup stream (docs/backup.md §8.2), raw or as the one file of a multipart/form-data upload",
+        content((String = "application/octet-stream"), (String = "multipart/form-data")),
+    ),
+    responses(
+        (status = 200, description = "`SUCCEDED` (sic)", body = crate::http::openapi::bodies::Restored),
+        (status = 400, description = "Malformed or unusable backup (`backup_invalid`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admin operation from a non-loopback client without `auth.token` (`admin_local_only`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another restore is staged (`restore_in_progress`)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn restore(
     State(app): State<AppState>,
     query: QueryArgs,
@@ -53,7 +72,7 @@ pub(crate) async fn restore(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let boundary = multipart::boundary(&content_type);
+    let boundary = multer::parse_boundary(&content_type).ok();
     let raw = content_type.is_empty()
         || content_type
             .split(';')
@@ -93,10 +112,14 @@ pub(crate) async fn restore(
         }
         spool_writer.flush()
     });
-    let mut body = req.into_body().into_data_stream();
+    let body = req.into_body().into_data_stream();
+    let mut backup: Chunks = match boundary {
+        Some(boundary) => Box::pin(file_field(multer::Multipart::new(body, boundary))),
+        None => Box::pin(body.map(|chunk| chunk.map_err(|e| format!("the upload failed: {e}")))),
+    };
     let mut upload = Ok(());
     let mut received = 0u64;
-    while let Some(chunk) = body.next().await {
+    while let Some(chunk) = backup.next().await {
         match chunk {
             Ok(chunk) => {
                 received = received.saturating_add(chunk.len() as u64);
@@ -108,8 +131,8 @@ pub(crate) async fn restore(
                     break; // the writer failed; its error is reported below
                 }
             }
-            Err(e) => {
-                upload = Err(invalid(format!("the upload failed: {e}")));
+            Err(why) => {
+                upload = Err(invalid(why));
                 break;
             }
         }
@@ -129,11 +152,10 @@ pub(crate) async fn restore(
     let consensus = app.consensus.clone();
     let rt = Handle::current();
     let limits = app.limits.message();
-    let reply =
-        tokio::task::spawn_blocking(move || drive(&consensus, &rt, spool, boundary, mode, limits))
-            .await
-            .map_err(|e| ApiError::new(Route::Restore, Error::Internal(e.to_string())))?
-            .map_err(|e| ApiError::new(Route::Restore, e))?;
+    let reply = tokio::task::spawn_blocking(move || drive(&consensus, &rt, spool, mode, limits))
+        .await
+        .map_err(|e| ApiError::new(Route::Restore, Error::Internal(e.to_string())))?
+        .map_err(|e| ApiError::new(Route::Restore, e))?;
     match reply {
         Reply::Restored {
             queues,
@@ -154,17 +176,11 @@ fn drive(
     consensus: &Arc<dyn Consensus>,
     rt: &Handle,
     mut file: File,
-    boundary: Option<String>,
     mode: ImportMode,
     limits: Limits,
 ) -> Result<Reply, Error> {
     let io = |e: std::io::Error| Error::BackupInvalid(format!("read the upload: {e}"));
-    let (start, end) = match boundary {
-        Some(b) => multipart::find_file_part(&mut file, &b)
-            .map_err(io)?
-            .ok_or_else(|| Error::BackupInvalid("the form has no field named file".into()))?,
-        None => (0, file.seek(SeekFrom::End(0)).map_err(io)?),
-    };
+    let (start, end) = (0, file.seek(SeekFrom::End(0)).map_err(io)?);
     let open = || -> Result<_, Error> {
         let mut f = file.try_clone().map_err(io)?;
         f.seek(SeekFrom::Start(start)).map_err(io)?;
@@ -208,4 +224,35 @@ fn drive(
         }
     }
     committed
+}
+
+/// The backup's bytes as they arrive, or why the upload cannot be one (the text of a 400).
+type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// The bytes of the form field `file` (DOQ's restore form); other fields are skipped, and a form without
+/// that field is an error.
+fn file_field(
+    form: multer::Multipart<'static>,
+) -> impl Stream<Item = Result<Bytes, String>> + Send {
+    let malformed = |e: multer::Error| format!("malformed multipart form: {e}");
+    futures::stream::unfold(Some((form, None)), move |state| async move {
+        let (mut form, mut field): (multer::Multipart<'static>, Option<multer::Field<'static>>) =
+            state?;
+        loop {
+            if let Some(f) = field.as_mut() {
+                return match f.chunk().await {
+                    Ok(Some(bytes)) => Some((Ok(bytes), Some((form, field)))),
+                    // The file is complete; whatever follows in the form is not read.
+                    Ok(None) => None,
+                    Err(e) => Some((Err(malformed(e)), None)),
+                };
+            }
+            match form.next_field().await {
+                Ok(Some(f)) if f.name() == Some("file") => field = Some(f),
+                Ok(Some(_)) => {}
+                Ok(None) => return Some((Err("the form has no field named file".into()), None)),
+                Err(e) => return Some((Err(malformed(e)), None)),
+            }
+        }
+    })
 }

@@ -1,9 +1,9 @@
 //! DOQ's routing conventions around the route table (docs/http.md §2): literal segments match case-insensitively,
-//! one trailing `/` is ignored, every response carries the security headers and an `X-Request-Id`, unknown
-//! paths get a 404 problem and wrong methods a 405 problem with `Allow`.
+//! one trailing `/` is ignored, unknown paths get a 404 problem and wrong methods a 405 problem with `Allow`.
+//! The request id and security headers are added outside, by `http/layers.rs`.
 use axum::{
     extract::Request,
-    http::{header, uri::PathAndQuery, HeaderName, HeaderValue, StatusCode, Uri},
+    http::{header, uri::PathAndQuery, StatusCode, Uri},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     Router,
@@ -11,24 +11,12 @@ use axum::{
 
 use crate::{errors::ApiError, http::problem::PROBLEM_JSON};
 
-/// The request id header, echoed or generated.
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// Every literal path segment in its canonical spelling; a segment that matches one case-insensitively
 /// is rewritten to it before routing. Path parameters are never rewritten.
 const LITERALS: &[&str] = &[
     "API", "v1", "queues", "messages", "ack", "nack", "touch", "priority", "ids", "purge", "batch",
     "enqueue", "dequeue", "peek", "cluster", "servers", "status", "join", "leave", "livez",
     "healthz", "readyz", "db", "backup", "restore", "metrics",
-];
-
-/// Headers every response carries (docs/http.md §2).
-const SECURITY_HEADERS: &[(&str, &str)] = &[
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "SAMEORIGIN"),
-    ("referrer-policy", "no-referrer"),
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cross-origin-resource-policy", "same-origin"),
 ];
 
 /// Wraps the route table so the path is normalized *before* routing: layers on a router run after its
@@ -39,45 +27,21 @@ pub(crate) fn wrap(routes: Router) -> Router {
         .layer(middleware::from_fn(conventions))
 }
 
-/// The fallback of the route table: a 404 problem.
-pub(crate) async fn not_found() -> ApiError {
-    ApiError::route_not_found()
-}
-
 async fn conventions(mut req: Request, next: Next) -> Response {
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-        .cloned()
-        .unwrap_or_else(new_request_id);
     if let Some(uri) = normalize(req.uri()) {
         *req.uri_mut() = uri;
     }
-    let mut response = next.run(req).await;
+    let response = next.run(req).await;
     if response.status() == StatusCode::METHOD_NOT_ALLOWED && !is_problem(&response) {
         // axum's own 405 has the right `Allow` but no body: answer DOQ's problem, keeping `Allow`.
         let allow = response.headers().get(header::ALLOW).cloned();
-        response = ApiError::method_not_allowed().into_response();
+        let mut problem = ApiError::method_not_allowed().into_response();
         if let Some(allow) = allow {
-            response.headers_mut().insert(header::ALLOW, allow);
+            problem.headers_mut().insert(header::ALLOW, allow);
         }
+        return problem;
     }
-    let headers = response.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        headers.insert(*name, HeaderValue::from_static(value));
-    }
-    headers.insert(REQUEST_ID.clone(), request_id);
     response
-}
-
-fn new_request_id() -> HeaderValue {
-    // A v4 UUID from the thread's user-space PRNG: `Uuid::new_v4` asks the OS (a syscall per request).
-    let id = uuid::Builder::from_random_bytes(rand::random())
-        .into_uuid()
-        .hyphenated()
-        .to_string();
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 fn is_problem(response: &Response) -> bool {

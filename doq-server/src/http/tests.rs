@@ -57,6 +57,13 @@ impl Answer {
         assert_eq!(self.body["status"], json!(status), "body: {}", self.body);
         assert_eq!(self.body["detail"], json!(detail), "body: {}", self.body);
         assert_eq!(self.body["code"], json!(code), "body: {}", self.body);
+        // Every problem repeats the response's request id (docs/http.md §2).
+        let id = self
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok());
+        assert!(id.is_some(), "no x-request-id on a problem");
+        assert_eq!(self.body["request_id"].as_str(), id, "body: {}", self.body);
         match message {
             Some(m) => assert_eq!(
                 self.body["errors"][0]["message"],
@@ -118,6 +125,10 @@ impl Harness {
             stats_window: 10,
             shutdown: tokio_util::sync::CancellationToken::new(),
             spool_dir: spool.path().to_path_buf(),
+            waiters: Default::default(),
+            metrics: None,
+            // These tests pin the API; `crate::ui`'s tests cover the page and its fallback.
+            ui: false,
         };
         Self {
             app: router(state),

@@ -213,3 +213,68 @@ fn a_rebuilt_engine_matches_the_store_after_a_failed_commit() {
     assert_ne!(after, before);
     assert_eq!(Engine::rebuild(&Source(&store)).unwrap().digest(), after);
 }
+
+#[test]
+fn a_full_disk_refuses_commits_with_enospc_until_freed() {
+    let store = FaultyStore::new(MemoryStore::new());
+    store.commit(put(1, 1)).unwrap();
+    store.fill_disk(true);
+    let err = store.commit(put(1, 2)).unwrap_err();
+    let source = std::error::Error::source(&err)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the OS error is the source");
+    assert_eq!(source.raw_os_error(), Some(28), "ENOSPC");
+    assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
+    assert!(store.flush().is_err(), "a flush needs space too");
+    assert_eq!(
+        ids(&store),
+        vec![1],
+        "reads work, nothing of the refused batch"
+    );
+    store.fill_disk(false);
+    store.commit(put(1, 3)).unwrap();
+    store.flush().unwrap();
+    assert_eq!(ids(&store), vec![1, 3]);
+    store.fill_disk(true);
+    store.heal().unwrap();
+    store.commit(put(1, 4)).unwrap();
+}
+
+#[test]
+fn a_torn_commit_writes_the_first_half_of_the_batch() {
+    let store = FaultyStore::new(MemoryStore::new());
+    let mut batch = WriteBatch::new();
+    for id in 1..=4 {
+        batch.put_message(testing::header(1, id), testing::body("x"));
+    }
+    store.fail_commit(1, CommitFault::Torn).unwrap();
+    let err = store.commit(batch).unwrap_err();
+    assert!(InjectedFault::caused(&err), "{err:?}");
+    assert_eq!(ids(store.inner()), vec![1, 2], "only the first half landed");
+    store.commit(put(1, 5)).unwrap();
+    assert_eq!(ids(&store), vec![1, 2, 5]);
+}
+
+#[test]
+fn the_nth_read_fails_once() {
+    let store = FaultyStore::new(MemoryStore::new());
+    store.commit(put(1, 1)).unwrap();
+    let before = store.reads();
+    store.fail_read(2).unwrap();
+    store.fail_read(0).unwrap(); // schedules nothing
+    let q = QueueId(1);
+    assert!(
+        store.get_body(q, MessageId(1)).unwrap().is_some(),
+        "the 1st read works"
+    );
+    let err = store.get_body(q, MessageId(1)).unwrap_err();
+    assert!(InjectedFault::caused(&err), "{err:?}");
+    assert!(
+        store.get_body(q, MessageId(1)).unwrap().is_some(),
+        "only once"
+    );
+    assert_eq!(store.reads(), before + 3, "failed reads count too");
+    store.fail_read(1).unwrap();
+    store.heal().unwrap();
+    assert_eq!(ids(&store), vec![1], "heal clears scheduled read failures");
+}

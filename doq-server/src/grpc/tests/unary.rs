@@ -837,3 +837,20 @@ async fn a_stopped_node_answers_unavailable() {
         "unavailable",
     );
 }
+
+#[test]
+fn not_sent_and_outcome_unknown_get_different_codes() {
+    use crate::errors::{grpc_status, GrpcOp};
+    let text = "failed to enqueue a message";
+    let s = grpc_status(
+        GrpcOp::Enqueue,
+        &doq_api::Error::Unavailable("no leader available: x".into()),
+    );
+    check(&s, Code::Unavailable, text, "unavailable");
+    // gRPC's code for "may have completed".
+    let s = grpc_status(
+        GrpcOp::Enqueue,
+        &doq_api::Error::OutcomeUnknown("commit not confirmed".into()),
+    );
+    check(&s, Code::DeadlineExceeded, text, "outcome_unknown");
+}

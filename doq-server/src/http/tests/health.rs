@@ -88,5 +88,78 @@ async fn a_hung_commit_answers_503_within_apply_timeout() {
         got.body["errors"][0]["message"],
         "commit not confirmed within timeout; the write may have been applied"
     );
+    // Its own code: the write was handed to the store and may have committed (not "unavailable").
+    assert_eq!(got.body["code"], "outcome_unknown");
     store.heal().unwrap();
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_loses_nothing_and_recovers_when_freed() {
+    let (h, store) = faulty(SingleOptions::default());
+    h.create_delayed("q").await;
+    h.enqueue("q", "default", 1, "acked before").await;
+    store.fill_disk(true);
+    for _ in 0..2 {
+        let refused = write(&h, "refused").await;
+        assert_eq!(refused.status.as_u16(), 503, "body: {}", refused.body);
+        assert_eq!(refused.headers["retry-after"], "1");
+        assert_eq!(refused.body["code"], "storage_error");
+        let why = refused.body["errors"][0]["message"].as_str().unwrap();
+        assert!(why.contains("No space left on device"), "{why}");
+        unready(&h.get("/readyz").await, "No space left on device");
+    }
+    // Space is back: no restart, the next write goes through and the node is ready again.
+    store.fill_disk(false);
+    assert_eq!(write(&h, "after").await.status.as_u16(), 200);
+    assert_eq!(h.get("/readyz").await.status.as_u16(), 200);
+    assert_eq!(h.dequeue("q", true).await.ok()["content"], "acked before");
+    assert_eq!(h.dequeue("q", true).await.ok()["content"], "after");
+    assert_eq!(
+        h.dequeue("q", true).await.status.as_u16(),
+        400,
+        "nothing refused was kept"
+    );
+}
+
+#[tokio::test]
+async fn a_torn_commit_loses_nothing_acknowledged() {
+    let (h, store) = faulty(SingleOptions::default());
+    h.create_delayed("q").await;
+    h.enqueue("q", "default", 1, "a").await;
+    store.fail_commit(1, CommitFault::Torn).unwrap();
+    let torn = write(&h, "b").await;
+    assert_eq!(torn.status.as_u16(), 503, "body: {}", torn.body);
+    assert_eq!(torn.body["code"], "storage_error");
+    unready(&h.get("/readyz").await, "storage commit failed");
+    assert_eq!(write(&h, "c").await.status.as_u16(), 200);
+    assert_eq!(h.get("/readyz").await.status.as_u16(), 200);
+    // "b" may or may not be there (its outcome is unknown); the acknowledged ones are, once each.
+    let mut got = Vec::new();
+    loop {
+        let d = h.dequeue("q", true).await;
+        if d.status.as_u16() != 200 {
+            assert_eq!(d.status.as_u16(), 400, "body: {}", d.body);
+            break;
+        }
+        got.push(d.ok()["content"].as_str().unwrap().to_string());
+    }
+    got.retain(|c| c != "b");
+    assert_eq!(got, ["a", "c"]);
+}
+
+#[tokio::test]
+async fn a_failed_read_answers_503_and_the_next_one_works() {
+    let (h, store) = faulty(SingleOptions::default());
+    h.create_delayed("q").await;
+    let id = h.enqueue("q", "default", 1, "kept").await;
+    let path = format!("/API/v1/queues/q/messages/{id}");
+    assert_eq!(h.get(&path).await.status.as_u16(), 200);
+    store.fail_read(1).unwrap();
+    let failed = h.get(&path).await;
+    assert_eq!(failed.status.as_u16(), 503, "body: {}", failed.body);
+    assert_eq!(failed.headers["retry-after"], "1");
+    assert_eq!(failed.body["code"], "storage_error");
+    let got = h.get(&path).await;
+    assert_eq!(got.ok()["content"], "kept");
+    assert_eq!(h.dequeue("q", true).await.ok()["content"], "kept");
 }

@@ -1,0 +1,78 @@
+//! A follower whose store fails its commits: its applies fail, which used to stop Raft on it for good.
+//! Now it keeps following (votes, heartbeats, log appends), `readiness` says why it is not ready (the
+//! failed commit, then the apply lag), and once the store works it applies everything and agrees with
+//! the leader. (A full disk fails the Raft log's appends too, which openraft treats as fatal: that node
+//! needs a restart, see the README's "Security" section.)
+use doq_storage::{CommitFault, FaultyStore, MemoryStore};
+
+use super::*;
+use crate::{readiness, MAX_APPLY_LAG};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_whose_applies_fail_reports_it_lags_and_catches_up() {
+    let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let clock = ManualClock::new(Timestamp(1_800_000_000_000));
+    let n0 = TestNode::start("n0", dirs[0].path(), None, &clock).await;
+    n0.node.bootstrap().await.unwrap();
+    n0.node.wait_for_leader(WAIT, true).await.unwrap();
+    let n1 = TestNode::start("n1", dirs[1].path(), None, &clock).await;
+    let disk = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let n2 = TestNode::start_on("n2", Stores::shared(disk.clone()), None, &clock).await;
+    n0.node.add_node(n1.info()).await.unwrap();
+    n0.node.add_node(n2.info()).await.unwrap();
+    n2.node.wait_voter(WAIT).await.unwrap();
+    n0.node
+        .propose(Command::CreateQueue {
+            name: queue(),
+            kind: QueueKind::Delayed,
+            settings: QueueSettings {
+                strategy: None,
+                max_unacked: 0,
+                ack_timeout: 60,
+                max_deliveries: 0,
+                dead_letter: None,
+            },
+        })
+        .await
+        .unwrap();
+    converge(&n0, &[&n1, &n2]).await;
+    assert_eq!(readiness(&*n2.node, false), None);
+
+    // n2's queue store refuses every commit (its Raft log still works): the others go on.
+    for nth in 1..=10_000 {
+        disk.fail_commit(nth, CommitFault::Before).unwrap();
+    }
+    let writes = MAX_APPLY_LAG + 100;
+    for i in 0..writes {
+        // One at a time, so each is a log entry of its own and n2's lag grows past the limit.
+        n0.node.propose(enqueue(i as usize)).await.unwrap();
+    }
+    let why = readiness(&*n2.node, false).expect("n2 is not ready");
+    assert!(why.contains("storage commit failed"), "{why}");
+    assert!(why.contains("apply lag"), "{why}");
+    assert_eq!(
+        n2.node.status().role,
+        Role::Follower,
+        "Raft keeps running on n2"
+    );
+    assert_eq!(readiness(&*n1.node, false), None, "n1 is fine");
+
+    // The store works again: n2 applies what it missed, with no restart, and agrees with the leader.
+    disk.heal().unwrap();
+    converge(&n0, &[&n1, &n2]).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while let Some(why) = readiness(&*n2.node, false) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still unready: {why}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        n2.node.view().stats(&queue(), 10).await.unwrap().total,
+        writes
+    );
+    n0.stop().await;
+    n1.stop().await;
+    n2.stop().await;
+}
