@@ -8,9 +8,11 @@
 //! - After any prefix of commands, `Engine::rebuild` over the store has the live engine's `digest()`.
 mod delayed;
 mod digest;
+mod messages;
 mod peek;
 mod prng;
 mod queue_state;
+mod queues;
 mod rates;
 mod records;
 mod restore;
@@ -27,18 +29,17 @@ pub use records::{Counters, GroupRecord, IndexSource, Mutations, QueueRecord};
 use self::{
     digest::Fnv,
     prng::Prng,
-    queue_state::{Entry, QueueState},
+    queue_state::{Entry, QueueState, ReadyIndex},
     rates::Op,
     round_robin::RoundRobin,
 };
 use crate::{
-    backup::{BackupState, Tombstone},
-    command::{Command, Delivery, Enqueued, LogIndex, NewMessage, Reply, SettingsUpdate, Stamped},
+    backup::BackupState,
+    command::{Command, LogIndex, Reply, Stamped},
     error::{Error, Result},
-    message::{Body, Group, Lease, MessageHeader, MessageId, Metadata, Priority},
+    message::{Group, MessageHeader, MessageId, Priority},
     name::QueueName,
     queue::{QueueId, QueueKind, QueueSettings, Strategy},
-    receipt::Receipt,
     time::Timestamp,
 };
 
@@ -92,6 +93,26 @@ pub struct QueueStats {
     pub ack_rps: f64,
     /// Nacks per second over the window.
     pub nack_rps: f64,
+    /// Running totals since this node built its engine (for `/metrics` counters).
+    pub totals: OpTotals,
+}
+
+/// Operations applied to one queue since the node built its engine (a restart starts them at 0). Counted at
+/// apply, so every replica counts the same commands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpTotals {
+    /// Messages enqueued (dead-letter moves into this queue included).
+    pub enqueued: u64,
+    /// Messages delivered by dequeues.
+    pub dequeued: u64,
+    /// Leases acked.
+    pub acked: u64,
+    /// Leases nacked.
+    pub nacked: u64,
+    /// Deliveries of a message that had been delivered before.
+    pub redelivered: u64,
+    /// Messages past `max_deliveries` delivered normally because the dead-letter queue is gone.
+    pub dead_letter_failures: u64,
 }
 
 /// The deterministic queue state machine.
@@ -104,6 +125,54 @@ pub struct Engine {
     counters: Counters,
     /// The restore watermark and the restore being staged (docs/backup.md §8.3).
     backup: BackupState,
+}
+
+/// What `Engine::rebuild` gathers of one queue before moving it into the indexes in bulk: sorted
+/// B-tree maps built in one go have full nodes (half the memory of ascending inserts), and headers
+/// come from the store one page at a time, so only a chunk is ever held twice.
+struct Rebuilt {
+    /// The next messages, ascending by id (the store's order).
+    messages: Vec<(MessageId, Entry)>,
+    /// Their ready keys (delayed queues; the fair indexes take keys one by one).
+    ready: BTreeSet<(Priority, MessageId)>,
+    /// One `Group` per distinct name, so a million messages of one group share one allocation.
+    groups: HashMap<Group, ()>,
+}
+
+impl Rebuilt {
+    /// Messages per bulk move: large enough to amortize `BTreeMap::append`'s merge, small enough
+    /// that the chunk is a few MB.
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(default_group: Group) -> Self {
+        let mut groups = HashMap::new();
+        groups.insert(default_group, ());
+        Self {
+            messages: Vec::with_capacity(Self::CHUNK),
+            ready: BTreeSet::new(),
+            groups,
+        }
+    }
+
+    /// The shared `Group` equal to `g`.
+    fn intern(&mut self, g: Group) -> Group {
+        match self.groups.get_key_value(&g) {
+            Some((shared, ())) => shared.clone(),
+            None => {
+                self.groups.insert(g.clone(), ());
+                g
+            }
+        }
+    }
+
+    /// Moves the gathered chunk into `q`'s indexes.
+    fn flush(&mut self, q: &mut QueueState) {
+        let mut chunk: BTreeMap<MessageId, Entry> = self.messages.drain(..).collect();
+        q.messages.append(&mut chunk);
+        if let ReadyIndex::Delayed(d) = &mut q.ready {
+            d.append(&mut self.ready);
+        }
+    }
 }
 
 impl Engine {
@@ -135,25 +204,30 @@ impl Engine {
                 _ => None,
             };
             let mut q = QueueState::new(record, tree);
-            let mut headers = Vec::new();
-            src.headers(q.record.id, &mut |h| headers.push(h))?;
-            for h in headers {
-                let entry = Entry {
-                    group: h.group.clone(),
-                    priority: h.priority,
-                    deliveries: h.deliveries,
-                    lease: h.lease,
-                    version: h.version,
-                };
+            let qid = q.record.id;
+            let mut rebuilt = Rebuilt::new(q.default_group.clone());
+            src.headers(qid, &mut |h| {
+                let group = rebuilt.intern(h.group);
                 match h.lease {
                     Some(lease) => {
-                        q.add_lease(h.id, &h.group, lease.deadline);
-                        engine.leases.insert((lease.deadline, q.record.id, h.id));
+                        q.add_lease(h.id, &group, lease.deadline);
+                        engine.leases.insert((lease.deadline, qid, h.id));
                     }
-                    None => q.insert_ready(&h.group, (h.priority, h.id)),
+                    None => match &mut q.ready {
+                        ReadyIndex::Delayed(_) => {
+                            rebuilt.ready.insert((h.priority, h.id));
+                        }
+                        _ => q.insert_ready(&group, (h.priority, h.id)),
+                    },
                 }
-                q.messages.insert(h.id, entry);
-            }
+                let mut entry = Entry::new(group, h.priority, h.deliveries, h.version);
+                entry.set_lease(h.lease);
+                rebuilt.messages.push((h.id, entry));
+                if rebuilt.messages.len() >= Rebuilt::CHUNK {
+                    rebuilt.flush(&mut q);
+                }
+            })?;
+            rebuilt.flush(&mut q);
             // Rebuilding must not leave pending tree changes: the tree already matches the store.
             if let queue_state::ReadyIndex::RoundRobin(t) = &mut q.ready {
                 t.drain_changes(q.record.id);
@@ -214,6 +288,7 @@ impl Engine {
                 self.dequeue(index, now, queue, *ack, *max, &mut prng, m)
             }
             Command::Ack { queue, id, receipt } => self.ack(index, now, queue, *id, *receipt, m),
+            Command::AckBatch { queue, items } => self.ack_each(index, now, queue, items, m),
             Command::Nack {
                 queue,
                 id,
@@ -349,6 +424,14 @@ impl Engine {
             dequeue_rps: q.rates.rate(Op::Dequeue, second, window),
             ack_rps: q.rates.rate(Op::Ack, second, window),
             nack_rps: q.rates.rate(Op::Nack, second, window),
+            totals: OpTotals {
+                enqueued: q.rates.total(Op::Enqueue),
+                dequeued: q.rates.total(Op::Dequeue),
+                acked: q.rates.total(Op::Ack),
+                nacked: q.rates.total(Op::Nack),
+                redelivered: q.redelivered,
+                dead_letter_failures: q.dead_letter_failures,
+            },
         }
     }
 
@@ -381,7 +464,7 @@ impl Engine {
             let Some(e) = q.messages.get_mut(&id) else {
                 continue;
             };
-            e.lease = None;
+            e.set_lease(None);
             let (group, priority) = (e.group.clone(), e.priority);
             let header = e.header(qid, id);
             q.remove_lease(id, &group, deadline);
@@ -440,581 +523,5 @@ impl Engine {
                 Ok(())
             }
         }
-    }
-
-    fn create_queue(
-        &mut self,
-        index: LogIndex,
-        name: &QueueName,
-        kind: QueueKind,
-        settings: &QueueSettings,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        self.validate_settings(name, kind, settings)?;
-        if self.queues.contains_key(name) {
-            return Ok(Reply::QueueCreated);
-        }
-        self.add_queue(name.clone(), kind, settings.clone(), index, index, m);
-        Ok(Reply::QueueCreated)
-    }
-
-    /// The one place a queue comes to exist (create and restore): a fresh id that is never reused, an empty
-    /// round-robin tree, the record and the tree staged into `m`.
-    fn add_queue(
-        &mut self,
-        name: QueueName,
-        kind: QueueKind,
-        settings: QueueSettings,
-        created_version: LogIndex,
-        version: LogIndex,
-        m: &mut dyn Mutations,
-    ) {
-        let id = QueueId(self.counters.next_queue);
-        self.counters.next_queue = self.counters.next_queue.saturating_add(1);
-        let record = QueueRecord {
-            id,
-            name: name.clone(),
-            kind,
-            settings,
-            created_version,
-            version,
-            next_node: 1,
-            dead_lettered: 0,
-        };
-        m.put_queue(&record);
-        let mut q = QueueState::new(record, None);
-        q.flush_tree(m);
-        self.by_id.insert(id, name.clone());
-        self.queues.insert(name, q);
-    }
-
-    fn update_queue(
-        &mut self,
-        index: LogIndex,
-        name: &QueueName,
-        u: &SettingsUpdate,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        let q = self.queue(name)?;
-        let bad = |reason: &str| {
-            Err(Error::InvalidSettings {
-                name: name.to_string(),
-                reason: reason.to_string(),
-            })
-        };
-        if u.strategy != q.record.settings.strategy {
-            return bad("the strategy of a queue cannot change");
-        }
-        let kind = q.record.kind;
-        let settings = QueueSettings {
-            strategy: u.strategy,
-            max_unacked: u.max_unacked,
-            ack_timeout: u.ack_timeout,
-            max_deliveries: u.max_deliveries.unwrap_or(q.record.settings.max_deliveries),
-            dead_letter: u
-                .dead_letter
-                .clone()
-                .unwrap_or_else(|| q.record.settings.dead_letter.clone()),
-        };
-        self.validate_settings(name, kind, &settings)?;
-        let q = self.queue_mut(name)?;
-        q.record.settings = settings;
-        q.record.version = index;
-        m.put_queue(&q.record);
-        Ok(Reply::QueueUpdated)
-    }
-
-    /// Records a deletion for incremental backups (docs/backup.md §8.1).
-    fn tombstone(
-        m: &mut dyn Mutations,
-        version: LogIndex,
-        now: Timestamp,
-        record: &QueueRecord,
-        id: Option<MessageId>,
-    ) {
-        m.put_tombstone(&Tombstone {
-            version,
-            now,
-            queue: record.id,
-            name: record.name.clone(),
-            id,
-        });
-    }
-
-    fn delete_queue(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        name: &QueueName,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        self.queue(name)?;
-        if self
-            .queues
-            .values()
-            .any(|q| q.record.settings.dead_letter.as_ref() == Some(name))
-        {
-            return Err(Error::QueueInUse(name.to_string()));
-        }
-        self.drop_queue(index, now, name, m);
-        Ok(Reply::QueueDeleted)
-    }
-
-    /// Removes a queue, its messages and leases, with a queue tombstone; no checks.
-    fn drop_queue(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        name: &QueueName,
-        m: &mut dyn Mutations,
-    ) {
-        if let Some(q) = self.queues.remove(name) {
-            let id = q.record.id;
-            for (deadline, mid) in &q.leases {
-                self.leases.remove(&(*deadline, id, *mid));
-            }
-            self.by_id.remove(&id);
-            Self::tombstone(m, index, now, &q.record, None);
-            m.delete_queue(id);
-        }
-    }
-
-    fn purge(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        name: &QueueName,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
-        let id = q.record.id;
-        let count = q.messages.len() as u64;
-        for (deadline, mid) in &q.leases {
-            self.leases.remove(&(*deadline, id, *mid));
-        }
-        // Sorted, so the staged tombstones do not depend on hash order.
-        let mut ids: Vec<MessageId> = q.messages.keys().copied().collect();
-        ids.sort_unstable();
-        for mid in ids {
-            Self::tombstone(m, index, now, &q.record, Some(mid));
-        }
-        q.clear();
-        m.delete_messages(id);
-        q.flush_tree(m);
-        Ok(Reply::Purged { count })
-    }
-
-    fn next_id(
-        counters: &mut Counters,
-        now: Timestamp,
-        taken: impl Fn(MessageId) -> bool,
-    ) -> MessageId {
-        let snowflake = now
-            .0
-            .saturating_sub(SNOWFLAKE_EPOCH_MS)
-            .checked_shl(22)
-            .unwrap_or(u64::MAX);
-        let mut id = counters.last_id.saturating_add(1).max(snowflake);
-        while taken(MessageId(id)) && id < u64::MAX {
-            id += 1;
-        }
-        counters.last_id = id;
-        MessageId(id)
-    }
-
-    fn enqueue(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        name: &QueueName,
-        items: &[NewMessage],
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        let Some(q) = self.queues.get_mut(name) else {
-            return Err(Error::QueueNotFound(name.to_string()));
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let id = match item.id {
-                Some(id) if id.0 != 0 => id,
-                _ => Self::next_id(&mut self.counters, now, |id| q.messages.contains_key(&id)),
-            };
-            let group = q.stored_group(&item.group);
-            let entry = match q.messages.get(&id).cloned() {
-                // Last write wins for content, priority and metadata; state, group and deliveries stay.
-                Some(old) => {
-                    if old.lease.is_none() {
-                        q.remove_ready(&old.group, (old.priority, id));
-                        q.insert_ready(&old.group, (item.priority, id));
-                    }
-                    Entry {
-                        priority: item.priority,
-                        version: index,
-                        ..old
-                    }
-                }
-                None => {
-                    q.insert_ready(&group, (item.priority, id));
-                    Entry {
-                        group,
-                        priority: item.priority,
-                        deliveries: 0,
-                        lease: None,
-                        version: index,
-                    }
-                }
-            };
-            let header = entry.header(q.record.id, id);
-            m.put_message(&header, &item.body);
-            out.push(Enqueued {
-                id,
-                group: entry.group.clone(),
-                priority: entry.priority,
-            });
-            q.messages.insert(id, entry);
-        }
-        q.rates.record(
-            Op::Enqueue,
-            now.as_secs(),
-            u32::try_from(items.len()).unwrap_or(u32::MAX),
-        );
-        q.flush_tree(m);
-        Ok(Reply::Enqueued(out))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn dequeue(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        name: &QueueName,
-        ack: bool,
-        max: u16,
-        prng: &mut Prng,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        // A dead-letter queue that no longer exists means messages are delivered normally (docs/semantics.md §4.5).
-        let target = self
-            .queues
-            .get(name)
-            .and_then(|q| q.record.settings.dead_letter.clone())
-            .filter(|d| self.queues.contains_key(d));
-        let Some(q) = self.queues.get_mut(name) else {
-            return Err(Error::QueueNotFound(name.to_string()));
-        };
-        let max_deliveries = q.record.settings.max_deliveries;
-        let mut out = Vec::new();
-        let mut dead = Vec::new();
-        while out.len() < usize::from(max.max(1)) {
-            let Some(id) = q.select(now, prng) else { break };
-            let Some(entry) = q.messages.get_mut(&id) else {
-                continue;
-            };
-            if target.is_some() && max_deliveries > 0 && entry.deliveries >= max_deliveries {
-                // This would be delivery max_deliveries + 1: move it instead and keep selecting.
-                let body = m.body(q.record.id, id)?.unwrap_or_default();
-                dead.push((
-                    id,
-                    entry.group.clone(),
-                    entry.priority,
-                    entry.deliveries,
-                    body,
-                ));
-                q.messages.remove(&id);
-                m.delete_message(q.record.id, id);
-                Self::tombstone(m, index, now, &q.record, Some(id));
-                q.record.dead_lettered += 1;
-                continue;
-            }
-            entry.deliveries = entry.deliveries.saturating_add(1);
-            entry.version = index;
-            let body = m.body(q.record.id, id)?.unwrap_or_default();
-            let receipt = Receipt { id, lease: index };
-            let (group, priority, deliveries) =
-                (entry.group.clone(), entry.priority, entry.deliveries);
-            if ack {
-                q.messages.remove(&id);
-                m.delete_message(q.record.id, id);
-                Self::tombstone(m, index, now, &q.record, Some(id));
-            } else {
-                let deadline = now.plus_secs(q.record.settings.ack_timeout);
-                entry.lease = Some(Lease {
-                    deadline,
-                    version: index,
-                });
-                let header = entry.header(q.record.id, id);
-                q.add_lease(id, &group, deadline);
-                self.leases.insert((deadline, q.record.id, id));
-                m.put_header(&header);
-            }
-            out.push(Delivery {
-                id,
-                group,
-                priority,
-                body,
-                receipt,
-                deliveries,
-            });
-        }
-        q.flush_tree(m);
-        if !dead.is_empty() {
-            m.put_queue(&q.record);
-        }
-        if !out.is_empty() {
-            q.rates.record(
-                Op::Dequeue,
-                now.as_secs(),
-                u32::try_from(out.len()).unwrap_or(u32::MAX),
-            );
-        }
-        if let Some(target) = target {
-            self.dead_letter(index, now, name, &target, dead, m);
-        }
-        if out.is_empty() {
-            return Err(Error::QueueEmpty(name.to_string()));
-        }
-        Ok(Reply::Dequeued(out))
-    }
-
-    /// Enqueues moved messages into the dead-letter queue `target` with `x-doq-*` metadata (docs/semantics.md §4.5).
-    fn dead_letter(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        source: &QueueName,
-        target: &QueueName,
-        moved: Vec<(MessageId, Group, Priority, u32, Body)>,
-        m: &mut dyn Mutations,
-    ) {
-        let Some(t) = self.queues.get_mut(target) else {
-            return;
-        };
-        let count = u32::try_from(moved.len()).unwrap_or(u32::MAX);
-        for (old_id, group, priority, deliveries, mut body) in moved {
-            let id = if t.messages.contains_key(&old_id) {
-                Self::next_id(&mut self.counters, now, |id| t.messages.contains_key(&id))
-            } else {
-                old_id
-            };
-            let meta = &mut body.metadata;
-            meta.insert("x-doq-original-queue".into(), source.to_string());
-            meta.insert("x-doq-original-id".into(), old_id.to_string());
-            meta.insert("x-doq-original-group".into(), group.as_str().to_string());
-            meta.insert("x-doq-delivery-count".into(), deliveries.to_string());
-            meta.insert("x-doq-dead-lettered-at".into(), now.as_secs().to_string());
-            let stored = t.stored_group(&group);
-            let entry = Entry {
-                group: stored.clone(),
-                priority,
-                deliveries: 0,
-                lease: None,
-                version: index,
-            };
-            t.insert_ready(&stored, (priority, id));
-            m.put_message(&entry.header(t.record.id, id), &body);
-            t.messages.insert(id, entry);
-        }
-        t.rates.record(Op::Enqueue, now.as_secs(), count);
-        t.flush_tree(m);
-    }
-
-    /// Finds a message with a live lease, checking the receipt (docs/http.md §3.4).
-    fn leased<'a>(
-        q: &'a mut QueueState,
-        name: &QueueName,
-        id: MessageId,
-        receipt: Option<Receipt>,
-    ) -> Result<(&'a mut Entry, Lease)> {
-        let not_held = || Error::LeaseNotHeld {
-            queue: name.to_string(),
-        };
-        let entry = q.messages.get_mut(&id).ok_or_else(not_held)?;
-        let lease = entry.lease.ok_or_else(not_held)?;
-        if let Some(r) = receipt {
-            if r.lease != lease.version {
-                return Err(Error::StaleReceipt {
-                    queue: name.to_string(),
-                });
-            }
-        }
-        Ok((entry, lease))
-    }
-
-    fn ack(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        name: &QueueName,
-        id: MessageId,
-        receipt: Option<Receipt>,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
-        let (entry, lease) = Self::leased(q, name, id, receipt)?;
-        let group = entry.group.clone();
-        q.messages.remove(&id);
-        q.remove_lease(id, &group, lease.deadline);
-        self.leases.remove(&(lease.deadline, q.record.id, id));
-        m.delete_message(q.record.id, id);
-        Self::tombstone(m, index, now, &q.record, Some(id));
-        q.rates.record(Op::Ack, now.as_secs(), 1);
-        Ok(Reply::Acked)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn nack(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        name: &QueueName,
-        id: MessageId,
-        priority: Priority,
-        metadata: Option<&Metadata>,
-        receipt: Option<Receipt>,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
-        let qid = q.record.id;
-        let (entry, lease) = Self::leased(q, name, id, receipt)?;
-        // Read the body before changing anything, so a failed read leaves the engine untouched.
-        let body = match metadata {
-            Some(meta) => Some(Body {
-                content: m.body(qid, id)?.unwrap_or_default().content,
-                metadata: meta.clone(),
-            }),
-            None => None,
-        };
-        if priority.0 != 0 {
-            entry.priority = priority;
-        }
-        entry.lease = None;
-        entry.version = index;
-        let (group, new_priority) = (entry.group.clone(), entry.priority);
-        let header = entry.header(qid, id);
-        q.remove_lease(id, &group, lease.deadline);
-        self.leases.remove(&(lease.deadline, qid, id));
-        q.insert_ready(&group, (new_priority, id));
-        match &body {
-            Some(b) => m.put_message(&header, b),
-            None => m.put_header(&header),
-        }
-        q.flush_tree(m);
-        q.rates.record(Op::Nack, now.as_secs(), 1);
-        Ok(Reply::Nacked {
-            priority: new_priority,
-        })
-    }
-
-    fn touch(
-        &mut self,
-        now: Timestamp,
-        name: &QueueName,
-        id: MessageId,
-        receipt: Option<Receipt>,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
-        let qid = q.record.id;
-        let timeout = q.record.settings.ack_timeout;
-        let (entry, lease) = Self::leased(q, name, id, receipt)?;
-        let deadline = now.plus_secs(timeout);
-        entry.lease = Some(Lease {
-            deadline,
-            version: lease.version,
-        });
-        let group = entry.group.clone();
-        let header = entry.header(qid, id);
-        q.remove_lease(id, &group, lease.deadline);
-        q.add_lease(id, &group, deadline);
-        self.leases.remove(&(lease.deadline, qid, id));
-        self.leases.insert((deadline, qid, id));
-        m.put_header(&header);
-        Ok(Reply::Touched)
-    }
-
-    fn update_priority(
-        &mut self,
-        index: LogIndex,
-        name: &QueueName,
-        id: MessageId,
-        priority: Priority,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
-        let Some(entry) = q.messages.get_mut(&id) else {
-            return Err(Error::MessageNotFound {
-                queue: name.to_string(),
-            });
-        };
-        let (old, leased, group) = (entry.priority, entry.lease.is_some(), entry.group.clone());
-        entry.priority = priority;
-        entry.version = index;
-        let header = entry.header(q.record.id, id);
-        if !leased {
-            q.remove_ready(&group, (old, id));
-            q.insert_ready(&group, (priority, id));
-        }
-        m.put_header(&header);
-        q.flush_tree(m);
-        Ok(Reply::PriorityUpdated)
-    }
-
-    fn delete_message(
-        &mut self,
-        index: LogIndex,
-        now: Timestamp,
-        name: &QueueName,
-        id: MessageId,
-        m: &mut dyn Mutations,
-    ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
-        let Some(entry) = q.messages.remove(&id) else {
-            return Err(Error::MessageNotFound {
-                queue: name.to_string(),
-            });
-        };
-        match entry.lease {
-            Some(lease) => {
-                q.remove_lease(id, &entry.group, lease.deadline);
-                self.leases.remove(&(lease.deadline, q.record.id, id));
-            }
-            None => q.remove_ready(&entry.group, (entry.priority, id)),
-        }
-        m.delete_message(q.record.id, id);
-        Self::tombstone(m, index, now, &q.record, Some(id));
-        q.flush_tree(m);
-        Ok(Reply::Deleted)
-    }
-
-    fn reserve_ids(&mut self, now: Timestamp, count: u16) -> Result<Reply> {
-        if !(1..=1000).contains(&count) {
-            return Err(Error::invalid(
-                "body.number",
-                "expected number between 1 and 1000",
-                count.to_string(),
-            ));
-        }
-        let ids = (0..count)
-            .map(|_| Self::next_id(&mut self.counters, now, |_| false))
-            .collect();
-        Ok(Reply::Ids(ids))
     }
 }
