@@ -5,6 +5,7 @@
 mod backup;
 mod bad_input;
 mod batch_purge;
+mod checked;
 mod cluster;
 mod dead_letters;
 mod delayed;
@@ -26,6 +27,7 @@ pub use backup::{
 };
 pub use bad_input::{bad_bodies, bad_names_and_ids, unknown_queue_and_message};
 pub use batch_purge::batch_and_purge;
+pub use checked::rejected_requests_skip_the_log;
 pub use cluster::cluster_view;
 pub use dead_letters::dead_letters_move;
 pub use delayed::delayed_gating;
@@ -47,7 +49,7 @@ pub use weighted::weighted_respects_max_unacked;
 /// Calls `$m!($($args)*; <every case>)`: the one list of cases, so every matrix row runs all of them.
 ///
 /// ```text
-/// doq_conformance::for_each_case!(case_tests!(Backend::Redb, Mode::Single));
+/// doq_conformance::for_each_case!(case_tests!(Backend::named("redb"), Mode::Single));
 /// ```
 #[macro_export]
 macro_rules! for_each_case {
@@ -76,6 +78,7 @@ macro_rules! for_each_case {
             batch_ack_per_item,
             delete_message,
             enqueue_existing_id,
+            rejected_requests_skip_the_log,
             create_vector,
             create_settings,
             delete_queue_removes_messages,

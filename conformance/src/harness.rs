@@ -28,55 +28,82 @@ use crate::{check::fail, client::Client};
 /// priorities near "now" behave as in production.
 pub const START: Timestamp = Timestamp(1_800_000_000_000);
 
-/// The storage backend a node runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The storage backend a row runs on: an entry of doq-storage's registry (`doq_storage::REGISTRY`), so a
+/// new backend gets its matrix rows without a change here, or a mix of them.
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Backend {
-    /// `storage.backend = memory`: nothing survives a restart.
-    Memory,
-    /// `storage.backend = redb`.
-    Redb,
-    /// `storage.backend = rocksdb`.
-    RocksDb,
-    /// `storage.backend = sled`.
-    Sled,
-    /// A cluster whose replicas run on different backends: node 0 on redb, node 1 on rocksdb, node 2
-    /// on sled (replication carries commands and snapshots, never a backend's bytes). Single-node rows
-    /// use redb.
+    /// Every node on this backend.
+    One(&'static doq_storage::Backend),
+    /// A cluster whose replicas run on different backends: node `i` on the `i`th durable backend of the
+    /// registry, round robin (redb, rocksdb, sled in the default build; replication carries commands and
+    /// snapshots, never a backend's bytes). Single-node rows use the first.
     Mixed,
 }
 
+impl PartialEq for Backend {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Backend {}
+
 impl Backend {
-    /// The `storage.backend` value.
+    /// The compiled-in backend called `name` (a `storage.backend` value).
+    ///
+    /// # Panics
+    /// If doq-storage was built without it: the conformance crate enables every backend of the registry.
+    #[allow(
+        clippy::panic,
+        reason = "a matrix row for a backend that is not compiled in is a build error"
+    )]
+    pub fn named(name: &str) -> Self {
+        match doq_storage::Backend::resolve(name) {
+            Ok(b) => Self::One(b),
+            Err(e) => panic!("conformance backend: {e}"),
+        }
+    }
+
+    /// Every compiled-in backend, in registry order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        doq_storage::REGISTRY.iter().map(Self::One)
+    }
+
+    /// The `storage.backend` value (`mixed` for [`Backend::Mixed`]).
     pub fn name(self) -> &'static str {
         match self {
-            Self::Memory => "memory",
-            Self::Redb => "redb",
-            Self::RocksDb => "rocksdb",
-            Self::Sled => "sled",
+            Self::One(b) => b.name,
             Self::Mixed => "mixed",
         }
     }
 
     /// The backend node `i` of a row runs on.
+    #[allow(
+        clippy::panic,
+        reason = "a mixed row without a durable backend compiled in is a build error"
+    )]
     pub fn of_node(self, i: usize) -> Backend {
         match self {
-            Self::Mixed => [Self::Redb, Self::RocksDb, Self::Sled][i % 3],
+            Self::Mixed => {
+                let durable: Vec<_> = doq_storage::REGISTRY.iter().filter(|b| b.durable).collect();
+                match durable.get(i % durable.len().max(1)) {
+                    Some(b) => Self::One(b),
+                    None => panic!("a mixed row needs a durable backend"),
+                }
+            }
             other => other,
         }
     }
 
     /// What the backend can do; cases take capabilities, never backend names.
     pub fn caps(self) -> Caps {
-        match self {
-            Self::Memory => Caps {
-                durable: false,
-                voters: 1,
+        Caps {
+            durable: match self {
+                Self::One(b) => b.durable,
+                Self::Mixed => true,
             },
-            Self::Redb | Self::RocksDb | Self::Sled | Self::Mixed => Caps {
-                durable: true,
-                voters: 1,
-            },
+            voters: 1,
         }
     }
 }
@@ -416,7 +443,9 @@ async fn boot_retrying(config: &Config, clock: &ManualClock) -> anyhow::Result<N
     loop {
         match boot(config, clock).await {
             Err(e)
-                if (format!("{e:#}").contains("in use by another process")
+                if (e
+                    .downcast_ref::<doq_storage::Error>()
+                    .is_some_and(doq_storage::Error::is_locked)
                     || e.downcast_ref::<std::io::Error>()
                         .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse))
                     && tokio::time::Instant::now() < deadline =>

@@ -408,6 +408,19 @@ impl StateView {
         }
     }
 
+    /// [`Engine::check`] on this node's state: `Ok` at once (the command is then proposed, and `apply`
+    /// checks again); a rejection waits until what it was read from is durable, like [`Self::ready_now`],
+    /// so it never rests on a write a crash could undo. It is local: in a cluster, confirm a rejection
+    /// after a read barrier (`crate::Checked` does).
+    pub async fn check(&self, cmd: &doq_api::Command) -> Result<()> {
+        loop {
+            let (checked, seen) = self.read_at(|e| e.check(cmd))?;
+            if checked.is_ok() || self.settled(seen).await? {
+                return checked;
+            }
+        }
+    }
+
     /// Queue info and stats, from durable state.
     pub async fn stats(&self, queue: &QueueName, window: u32) -> Result<QueueStats> {
         self.durable_read(|e| e.stats(queue, self.now(), window))

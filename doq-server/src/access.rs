@@ -26,7 +26,7 @@ use doq_consensus::{
     ClusterSecret,
 };
 
-use crate::{errors::ApiError, server::constant_time_eq, tls::TlsListener};
+use crate::{bearer::bearer_matches, errors::ApiError, tls::TlsListener};
 
 /// The TCP peer of a connection, as the access rules see it (axum's `ConnectInfo`), over plain TCP or TLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,13 +111,11 @@ impl Access {
     }
 
     fn bearer_ok(&self, req: &Request) -> bool {
-        let presented = req
+        let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        constant_time_eq(presented.as_bytes(), self.token.as_bytes())
+            .and_then(|v| v.to_str().ok());
+        bearer_matches(authorization, &self.token)
     }
 
     /// The middleware: lets a request through or answers 401/403.

@@ -142,7 +142,7 @@ pub(crate) fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<()>
     let files: Vec<&PathBuf> = std::iter::once(&args.full)
         .chain(&args.incrementals)
         .collect();
-    let headers = check_chain(&files, config.message_limits())?;
+    let headers = check_chain(&files, config.limits.message())?;
     if dir.exists() && fs::read_dir(&dir)?.next().is_some() {
         if !args.force {
             bail!(
@@ -268,7 +268,7 @@ fn restore_into(
         restore::chunks(
             BufReader::new(progress.reader(file)),
             CHUNK_BYTES,
-            Some(config.message_limits()),
+            Some(config.limits.message()),
             |items| {
                 progress.add_records(items.len() as u64);
                 apply(

@@ -19,13 +19,16 @@ const EXIT_RUNTIME: u8 = 1;
 /// Exit code of a usage or configuration error.
 const EXIT_USAGE: u8 = 2;
 
+/// `doq --version`: the version and the storage backends compiled in (the registry's list).
 fn version() -> &'static str {
-    concat!(
-        env!("CARGO_PKG_VERSION"),
-        " (backends: ",
-        env!("DOQ_BACKENDS"),
-        ")"
-    )
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (backends: {})",
+            env!("CARGO_PKG_VERSION"),
+            doq_storage::BACKENDS.join(", ")
+        )
+    });
+    &VERSION
 }
 
 #[derive(Debug, Parser)]

@@ -1,23 +1,29 @@
 //! Configuration: DOQ's keys plus doq's extensions (docs/config.md §10), merged with figment from built-in
 //! defaults < the `--config` file < `DOQ_<SECTION>__<KEY>` variables < `--section.key value` flags.
-//! `config/describe.rs` lists every key with its default and meaning (`doq config --describe`).
+//! `config/sections.rs` holds the section types, `load.rs` the merge, `validate.rs` the checks, and
+//! `describe.rs` lists every key with its default and meaning (`doq config --describe`).
 mod describe;
+mod load;
+mod sections;
+mod validate;
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::path::PathBuf;
 
 use documented::DocumentedFields;
-use doq_storage::{RocksDbTuning, SledMode, SledTuning, StoreOptions};
-use figment::{
-    providers::{Format, Serialized, Toml, Yaml},
-    value::{Dict, Value},
-    Figment, Provider,
-};
+use doq_storage::{RocksDbTuning, SledTuning, StoreOptions};
 use serde::{Deserialize, Serialize};
 
-pub use self::describe::describe;
+use self::load::known_keys;
+pub use self::{
+    describe::describe,
+    load::Sources,
+    sections::{
+        AuthConfig, BackupConfig, ClusterConfig, GrpcConfig, HttpConfig, LoggingConfig,
+        PrometheusConfig, QueueConfig, RaftConfig, RocksDbConfig, SledConfig, StatsConfig,
+        StorageConfig, TestingConfig, TlsConfig, UiConfig,
+    },
+};
+use crate::limits::RequestLimits;
 
 /// Why a configuration cannot be used. Startup reports it and exits with code 2.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +59,7 @@ pub struct Config {
     /// Queue defaults.
     pub queue: QueueConfig,
     /// Request limits (docs/http.md §2.1).
-    pub limits: LimitsConfig,
+    pub limits: RequestLimits,
     /// Bearer-token authentication.
     pub auth: AuthConfig,
     /// TLS for HTTP and gRPC.
@@ -70,198 +76,6 @@ pub struct Config {
     pub testing: TestingConfig,
 }
 
-/// `http.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct HttpConfig {
-    /// Port of the HTTP API (DOQ: 8000).
-    pub port: u16,
-    /// Bind host.
-    pub host: String,
-}
-
-/// `grpc.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct GrpcConfig {
-    /// Bind address of the gRPC API; empty disables it.
-    pub address: String,
-}
-
-/// `raft.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct RaftConfig {
-    /// Bind address of node-to-node traffic.
-    pub address: String,
-    /// The address peers use to reach this node.
-    pub advertise_address: String,
-    /// Seconds a write waits for its commit before 503.
-    pub apply_timeout: u64,
-    /// Leader heartbeat period.
-    pub heartbeat_interval_ms: u64,
-    /// Base election timeout.
-    pub election_timeout_ms: u64,
-    /// Log entries between snapshots.
-    pub snapshot_threshold: u64,
-}
-
-/// `storage.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct StorageConfig {
-    /// Parent of the node directory `<data_dir>/<node_id>/`.
-    pub data_dir: PathBuf,
-    /// `redb`, `rocksdb`, `sled` or `memory`.
-    pub backend: String,
-    /// `always` (fsync before every reply) or `never` (unsafe).
-    pub sync: String,
-    /// Backend cache size in bytes.
-    pub cache_bytes: u64,
-    /// `storage.rocksdb.*`: used only when the backend is rocksdb.
-    pub rocksdb: RocksDbConfig,
-    /// `storage.sled.*`: used only when the backend is sled.
-    pub sled: SledConfig,
-}
-
-/// `storage.rocksdb.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct RocksDbConfig {
-    /// SST compression: `none`, `lz4` (Zstandard on the bottommost level) or `zstd`.
-    pub compression: String,
-    /// Memtable bytes per column family before a flush to disk.
-    pub write_buffer_bytes: u64,
-}
-
-/// `storage.sled.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct SledConfig {
-    /// `low_space` (sled's default) or `high_throughput`.
-    pub mode: String,
-}
-
-/// `cluster.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct ClusterConfig {
-    /// This node's id.
-    pub node_id: String,
-    /// HTTP `host:port` of members to join, comma-separated.
-    pub join_addr: String,
-    /// Shared secret of node-to-node RPC.
-    pub secret: String,
-    /// Kubernetes service name for discovery.
-    pub service_name: String,
-    /// Kubernetes namespace.
-    pub namespace: String,
-}
-
-/// `queue.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct QueueConfig {
-    /// Lease length in seconds when a queue sets none.
-    pub default_acknowledgement_timeout: u32,
-    /// Rate statistics.
-    pub stats: StatsConfig,
-}
-
-/// `queue.stats.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct StatsConfig {
-    /// The rate window in seconds.
-    pub window_side: u32,
-}
-
-/// `limits.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct LimitsConfig {
-    /// Largest JSON body.
-    pub max_body_bytes: usize,
-    /// Largest message content.
-    pub max_content_bytes: usize,
-    /// Most metadata entries.
-    pub max_metadata_entries: usize,
-    /// Most metadata bytes (keys plus values).
-    pub max_metadata_bytes: usize,
-    /// Most items in a batch.
-    pub max_batch_size: usize,
-    /// Longest long-poll.
-    pub max_wait_seconds: u32,
-    /// Largest restore upload in bytes; 0 is no cap (docs/backup.md §8.3).
-    pub max_restore_bytes: u64,
-}
-
-/// `auth.*`
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct AuthConfig {
-    /// When set, `/API/…` and `/db/…` need `Authorization: Bearer <token>`.
-    pub token: String,
-    /// Also protect `/metrics`.
-    pub protect_metrics: bool,
-}
-
-/// `tls.*`
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct TlsConfig {
-    /// PEM certificate chain.
-    pub cert: String,
-    /// PEM private key.
-    pub key: String,
-    /// PEM CA certificates peers' certificates must chain to (node-to-node TLS); empty: those in `cert`.
-    pub ca: String,
-}
-
-/// `backup.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct BackupConfig {
-    /// Seconds deletions are kept for incremental backups.
-    pub tombstone_retention: u64,
-}
-
-/// `prometheus.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct PrometheusConfig {
-    /// Serve `/metrics`.
-    pub enabled: bool,
-}
-
-/// `logging.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct LoggingConfig {
-    /// `trace`, `debug`, `info`, `warn`/`warning` or `error`.
-    pub level: String,
-    /// `console`, `json` or `stackdriver`.
-    pub mode: String,
-    /// One access log line per HTTP request (target `doq::access`, at `info`) with its request id.
-    pub access: bool,
-}
-
-/// `ui.*`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, DocumentedFields)]
-#[serde(default)]
-pub struct UiConfig {
-    /// Serve the admin UI.
-    pub enabled: bool,
-}
-
-/// `testing.*`: hooks for fault tests (docs/config.md §10). Not for production.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TestingConfig {
-    /// A file the node polls for a clock offset and a disk delay (`crate::testing`); empty: off.
-    pub control_file: String,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -272,7 +86,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             cluster: ClusterConfig::default(),
             queue: QueueConfig::default(),
-            limits: LimitsConfig::default(),
+            limits: RequestLimits::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             backup: BackupConfig::default(),
@@ -284,438 +98,7 @@ impl Default for Config {
     }
 }
 
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            port: 8000,
-            host: "0.0.0.0".into(),
-        }
-    }
-}
-impl Default for GrpcConfig {
-    fn default() -> Self {
-        Self {
-            address: "127.0.0.1:10000".into(),
-        }
-    }
-}
-impl Default for RaftConfig {
-    fn default() -> Self {
-        Self {
-            address: "127.0.0.1:9000".into(),
-            advertise_address: String::new(),
-            apply_timeout: 5,
-            heartbeat_interval_ms: 200,
-            election_timeout_ms: 1000,
-            snapshot_threshold: 8192,
-        }
-    }
-}
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("data"),
-            backend: "redb".into(),
-            sync: "always".into(),
-            cache_bytes: 268_435_456,
-            rocksdb: RocksDbConfig::default(),
-            sled: SledConfig::default(),
-        }
-    }
-}
-impl Default for RocksDbConfig {
-    fn default() -> Self {
-        let tuning = RocksDbTuning::default();
-        Self {
-            compression: tuning.compression.to_string(),
-            write_buffer_bytes: tuning.write_buffer_bytes,
-        }
-    }
-}
-impl Default for SledConfig {
-    fn default() -> Self {
-        Self {
-            mode: SledMode::default().to_string(),
-        }
-    }
-}
-impl Default for ClusterConfig {
-    fn default() -> Self {
-        Self {
-            node_id: "node-0".into(),
-            join_addr: String::new(),
-            secret: String::new(),
-            service_name: String::new(),
-            namespace: "default".into(),
-        }
-    }
-}
-impl Default for QueueConfig {
-    fn default() -> Self {
-        Self {
-            default_acknowledgement_timeout: 1800,
-            stats: StatsConfig::default(),
-        }
-    }
-}
-impl Default for StatsConfig {
-    fn default() -> Self {
-        Self { window_side: 10 }
-    }
-}
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 8 << 20,
-            max_content_bytes: 1 << 20,
-            max_metadata_entries: 64,
-            max_metadata_bytes: 16 << 10,
-            max_batch_size: 1000,
-            max_wait_seconds: 20,
-            max_restore_bytes: 0,
-        }
-    }
-}
-impl Default for BackupConfig {
-    fn default() -> Self {
-        Self {
-            tombstone_retention: 604_800,
-        }
-    }
-}
-impl Default for PrometheusConfig {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
-}
-impl Default for LoggingConfig {
-    fn default() -> Self {
-        Self {
-            level: "info".into(),
-            mode: "console".into(),
-            access: true,
-        }
-    }
-}
-impl Default for UiConfig {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
-}
-
-/// DOQ's Badger-specific flags: accepted and ignored with a warning (docs/config.md §10).
-fn is_ignored_doq_key(key: &str) -> bool {
-    key.starts_with("storage.gc_")
-        || key == "storage.compression"
-        || key == "storage.zstd_compression_level"
-        || (key.starts_with("storage.") && key.ends_with("_size"))
-        || key.starts_with("storage.num_")
-        || key == "queue.acknowledgement_check_interval"
-        || key.starts_with("profiling.")
-}
-
-/// Where the configuration comes from, as parsed off the command line.
-#[derive(Clone, Debug, Default)]
-pub struct Sources {
-    /// The `--config` file, if any (without it no file is read).
-    pub file: Option<PathBuf>,
-    /// `--section.key value` flags in order; later ones win.
-    pub flags: Vec<(String, String)>,
-}
-
-impl Sources {
-    /// Splits `--config F`, `--key value`, `--key=value` and bare `--key` (meaning `true`) out of `args`.
-    pub fn parse(args: &[String]) -> Result<Self, ConfigError> {
-        let mut out = Self::default();
-        let mut i = 0;
-        while let Some(arg) = args.get(i) {
-            i += 1;
-            let Some(flag) = arg.strip_prefix("--") else {
-                return Err(ConfigError::Invalid(format!("unexpected argument {arg:?}")));
-            };
-            let (key, inline) = match flag.split_once('=') {
-                Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                None => (flag.to_string(), None),
-            };
-            let value = match inline {
-                Some(v) => Some(v),
-                None => match args.get(i) {
-                    Some(next) if !next.starts_with("--") => {
-                        i += 1;
-                        Some(next.clone())
-                    }
-                    _ => None,
-                },
-            };
-            if key == "config" {
-                out.file = Some(PathBuf::from(
-                    value.ok_or_else(|| ConfigError::MissingValue(key.clone()))?,
-                ));
-            } else {
-                out.flags
-                    .push((key, value.unwrap_or_else(|| "true".into())));
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Flattens a nested dict into `a.b.c` → leaf value.
-fn flatten(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, Value>) {
-    for (k, v) in dict {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            Value::Dict(_, inner) => flatten(&key, inner, out),
-            other => {
-                out.insert(key, other.clone());
-            }
-        }
-    }
-}
-
-/// The dotted keys of the configuration with their default values.
-fn known_keys() -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    if let Ok(Value::Dict(_, dict)) = Value::serialize(Config::default()) {
-        flatten("", &dict, &mut out);
-    }
-    out
-}
-
-/// Parses a flag or environment value by the type of the key's default, so `--cluster.node_id 1`
-/// stays a string and `--http.port 8000` becomes a number.
-fn typed(default: &Value, raw: &str) -> Value {
-    match default {
-        Value::String(..) => Value::from(raw.to_string()),
-        _ => raw
-            .parse::<Value>()
-            .unwrap_or_else(|_| Value::from(raw.to_string())),
-    }
-}
-
 impl Config {
-    /// Merges every source in precedence order and validates the result.
-    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        Self::load_with_env(sources, &env)
-    }
-
-    /// Like [`Config::load`], with the environment given (tests pass their own).
-    pub fn load_with_env(sources: &Sources, env: &[(String, String)]) -> Result<Self, ConfigError> {
-        let known = known_keys();
-        // Keys some source sets explicitly: a raft-only key implies `consensus = raft` (docs/cluster.md §5).
-        let mut explicit: Vec<String> = Vec::new();
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(file) = &sources.file {
-            figment = figment.merge(Self::file_provider(file)?);
-            explicit.extend(warn_unknown_file_keys(file, &known));
-        }
-        for (name, raw) in env {
-            let Some(rest) = name.strip_prefix("DOQ_") else {
-                continue;
-            };
-            let key = rest.to_ascii_lowercase().replace("__", ".");
-            match known.get(&key) {
-                Some(default) => {
-                    figment = figment.merge(Serialized::default(&key, typed(default, raw)));
-                    explicit.push(key.clone());
-                }
-                None if is_ignored_doq_key(&key) => {
-                    tracing::warn!(variable = %name, "ignored DOQ-only setting");
-                }
-                None => tracing::warn!(variable = %name, "unknown configuration variable ignored"),
-            }
-        }
-        for (key, raw) in &sources.flags {
-            match known.get(key) {
-                Some(default) => {
-                    figment = figment.merge(Serialized::default(key, typed(default, raw)));
-                    explicit.push(key.clone());
-                }
-                None if is_ignored_doq_key(key) => {
-                    tracing::warn!(flag = %key, "ignored DOQ-only flag");
-                }
-                None => return Err(ConfigError::UnknownFlag(key.clone())),
-            }
-        }
-        let mut config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let raft_only = ["raft.address", "cluster.join_addr", "cluster.service_name"];
-        if let Some(key) = raft_only.iter().find(|k| explicit.iter().any(|e| e == *k)) {
-            if explicit.iter().any(|e| e == "consensus") {
-                if config.consensus == "single" {
-                    return Err(ConfigError::Invalid(format!(
-                        "{key} needs consensus = raft, but consensus = single was given"
-                    )));
-                }
-            } else {
-                config.consensus = "raft".into();
-            }
-        }
-        if !config.cluster.service_name.is_empty() {
-            let Some(hostname) = crate::discovery::hostname(env) else {
-                return Err(ConfigError::Invalid(
-                    "cluster.service_name needs this pod's hostname, and neither HOSTNAME nor /proc/sys/kernel/hostname gives one".into(),
-                ));
-            };
-            let node_id_explicit = explicit.iter().any(|e| e == "cluster.node_id");
-            crate::discovery::derive_identity(&mut config, &hostname, node_id_explicit);
-        }
-        config.validate()?;
-        Ok(config)
-    }
-
-    fn file_provider(file: &Path) -> Result<Figment, ConfigError> {
-        if !file.is_file() {
-            return Err(ConfigError::Invalid(format!(
-                "config file {} does not exist",
-                file.display()
-            )));
-        }
-        let yaml = matches!(
-            file.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        );
-        Ok(if yaml {
-            Figment::from(Yaml::file(file))
-        } else {
-            Figment::from(Toml::file(file))
-        })
-    }
-
-    /// Checks values that types alone cannot; runs before anything binds.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        if !matches!(
-            self.storage.backend.as_str(),
-            "redb" | "memory" | "rocksdb" | "sled"
-        ) {
-            return bad(format!(
-                "storage.backend: {:?} is not one of redb, rocksdb, sled, memory",
-                self.storage.backend
-            ));
-        }
-        if !doq_storage::BACKENDS.contains(&self.storage.backend.as_str()) {
-            return bad(format!(
-                "storage.backend: {} is not compiled into this binary (available: {})",
-                self.storage.backend,
-                doq_storage::BACKENDS.join(", ")
-            ));
-        }
-        if !matches!(self.storage.sync.as_str(), "always" | "never") {
-            return bad(format!(
-                "storage.sync: {:?} is not always or never",
-                self.storage.sync
-            ));
-        }
-        self.store_options()?;
-        match self.consensus.as_str() {
-            "single" => {
-                if !self.cluster.join_addr.is_empty() {
-                    return bad("cluster.join_addr needs consensus = raft".into());
-                }
-                // A single node's writes wait for their commit this long, too.
-                if self.raft.apply_timeout == 0 {
-                    return bad("raft.apply_timeout must be positive".into());
-                }
-            }
-            "raft" => {
-                if self.raft.address.is_empty() {
-                    return bad("raft.address: consensus = raft needs an address to bind".into());
-                }
-                if self.raft_bind_addr().starts_with("0.0.0.0:")
-                    && self.raft.advertise_address.is_empty()
-                {
-                    return bad(
-                        "raft.advertise_address is required when raft.address binds 0.0.0.0".into(),
-                    );
-                }
-                if self.raft.heartbeat_interval_ms == 0
-                    || self.raft.election_timeout_ms <= self.raft.heartbeat_interval_ms
-                {
-                    return bad("raft.election_timeout_ms must exceed raft.heartbeat_interval_ms, which must be positive".into());
-                }
-                if self.raft.apply_timeout == 0 {
-                    return bad("raft.apply_timeout must be positive".into());
-                }
-                // Anyone who reaches the Raft port could otherwise replicate, vote and write (docs/cluster.md §5).
-                if self.cluster.secret.is_empty() && !self.raft_binds_loopback() {
-                    return bad(format!(
-                        "cluster.secret: required when raft.address ({}) is not a loopback address",
-                        self.raft_bind_addr()
-                    ));
-                }
-            }
-            other => return bad(format!("consensus: {other:?} is not single or raft")),
-        }
-        if !self.cluster.service_name.is_empty() {
-            // `<service>-internal` must still be one DNS label (63 bytes).
-            if !crate::discovery::is_dns_label(&self.cluster.service_name, 54) {
-                return bad(format!(
-                    "cluster.service_name: {:?} is not a DNS label of at most 54 characters (a-z, 0-9, -)",
-                    self.cluster.service_name
-                ));
-            }
-            if !crate::discovery::is_dns_label(&self.cluster.namespace, 63) {
-                return bad(format!(
-                    "cluster.namespace: {:?} is not a DNS label (a-z, 0-9, -)",
-                    self.cluster.namespace
-                ));
-            }
-            if !self.cluster.join_addr.is_empty() {
-                return bad("cluster.join_addr and cluster.service_name exclude each other: discovery finds the members".into());
-            }
-        }
-        if self.cluster.node_id.is_empty()
-            || self.cluster.node_id.contains(['/', '\\'])
-            || self.cluster.node_id == ".."
-        {
-            return bad(format!(
-                "cluster.node_id: {:?} cannot name a directory",
-                self.cluster.node_id
-            ));
-        }
-        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
-            return bad("tls.cert and tls.key must be set together".into());
-        }
-        if !self.tls.ca.is_empty() && self.tls.cert.is_empty() {
-            return bad("tls.ca needs tls.cert and tls.key (node-to-node TLS)".into());
-        }
-        if !matches!(
-            self.logging.level.as_str(),
-            "trace" | "debug" | "info" | "warn" | "warning" | "error"
-        ) {
-            return bad(format!(
-                "logging.level: {:?} is not trace, debug, info, warn or error",
-                self.logging.level
-            ));
-        }
-        if !matches!(
-            self.logging.mode.as_str(),
-            "console" | "json" | "stackdriver"
-        ) {
-            return bad(format!(
-                "logging.mode: {:?} is not console, json or stackdriver",
-                self.logging.mode
-            ));
-        }
-        if self.queue.default_acknowledgement_timeout == 0 {
-            return bad("queue.default_acknowledgement_timeout must be positive".into());
-        }
-        if !(1..=60).contains(&self.queue.stats.window_side) {
-            return bad("queue.stats.window_side must be between 1 and 60".into());
-        }
-        if self.limits.max_batch_size == 0 || self.limits.max_batch_size > 1000 {
-            return bad("limits.max_batch_size must be between 1 and 1000".into());
-        }
-        Ok(())
-    }
-
     /// How to open the store: `storage.sync`, `storage.cache_bytes` and the per-backend keys.
     pub fn store_options(&self) -> Result<StoreOptions, ConfigError> {
         let s = &self.storage;
@@ -745,15 +128,6 @@ impl Config {
                     .map_err(|e| invalid("storage.sled.mode", e))?,
             },
         })
-    }
-
-    /// The message limits (`limits.max_content_bytes`, `limits.max_metadata_*`) every entry point checks.
-    pub fn message_limits(&self) -> doq_api::Limits {
-        doq_api::Limits {
-            max_content_bytes: self.limits.max_content_bytes,
-            max_metadata_entries: self.limits.max_metadata_entries,
-            max_metadata_bytes: self.limits.max_metadata_bytes,
-        }
     }
 
     /// The address `raft.address` binds: a bare port binds every interface (docs/config.md §10).
@@ -810,32 +184,8 @@ impl Config {
     /// What the chosen storage does not survive, when that is less than a power loss (README, "Choosing
     /// a backend"): printed by `doq config` and logged at startup.
     pub fn durability_warning(&self) -> Option<&'static str> {
-        match self.storage.backend.as_str() {
-            "sled" => Some("storage.backend = sled survives a process crash but not a power loss: sled flushes with sync_file_range, not fsync"),
-            "memory" => Some("storage.backend = memory keeps nothing across a restart"),
-            _ => None,
-        }
+        doq_storage::Backend::named(&self.storage.backend).and_then(|b| b.caveat)
     }
-}
-
-/// Logs keys of a config file that doq does not know (they are ignored, so rollbacks still start).
-/// Returns the keys the file sets.
-fn warn_unknown_file_keys(file: &Path, known: &BTreeMap<String, Value>) -> Vec<String> {
-    let Ok(data) = Config::file_provider(file)
-        .and_then(|f| f.data().map_err(|e| ConfigError::Invalid(e.to_string())))
-    else {
-        return Vec::new();
-    };
-    let mut set = Vec::new();
-    for dict in data.values() {
-        let mut keys = BTreeMap::new();
-        flatten("", dict, &mut keys);
-        for key in keys.keys().filter(|k| !known.contains_key(*k)) {
-            tracing::warn!(key = %key, file = %file.display(), "unknown configuration key ignored");
-        }
-        set.extend(keys.into_keys());
-    }
-    set
 }
 
 #[cfg(test)]
@@ -925,7 +275,7 @@ mod tests {
             .unwrap();
         assert_eq!(options.rocksdb.compression, doq_storage::Compression::Zstd);
         assert_eq!(options.rocksdb.write_buffer_bytes, 8 << 20);
-        assert_eq!(options.sled.mode, SledMode::HighThroughput);
+        assert_eq!(options.sled.mode, doq_storage::SledMode::HighThroughput);
 
         for bad in [
             "--storage.rocksdb.compression snappy",

@@ -22,7 +22,7 @@ use tonic::{Code, Request, Status};
 use crate::{
     config::{Config, Sources},
     grpc::{DoqExtService, DoqService, GrpcOptions},
-    http::HttpLimits,
+    limits::RequestLimits,
 };
 
 /// Calls per gRPC input, at most.
@@ -196,9 +196,9 @@ pub fn grpc(data: &[u8]) {
         let Ok(node) = node else { return };
         let consensus: Arc<dyn Consensus> = Arc::new(node);
         let options = GrpcOptions {
-            limits: HttpLimits {
+            limits: RequestLimits {
                 max_wait_seconds: 0,
-                ..HttpLimits::default()
+                ..RequestLimits::default()
             },
             default_ack_timeout: 1800,
             stats_window: 10,
@@ -305,16 +305,16 @@ pub fn http(data: &[u8]) {
         let consensus: Arc<dyn Consensus> = Arc::new(node);
         let state = crate::http::AppState {
             consensus: consensus.clone(),
-            limits: HttpLimits {
+            limits: RequestLimits {
                 max_wait_seconds: 0,
-                ..HttpLimits::default()
+                // A small cap, so a fuzzed restore upload cannot fill the disk.
+                max_restore_bytes: 1 << 20,
+                ..RequestLimits::default()
             },
             default_ack_timeout: 1800,
             stats_window: 10,
             shutdown: CancellationToken::new(),
             spool_dir: std::env::temp_dir(),
-            // A small cap, so a fuzzed restore upload cannot fill the disk.
-            max_restore_bytes: 1 << 20,
             waiters: Default::default(),
             metrics: None,
             ui: false,

@@ -44,7 +44,7 @@ use tonic_health::ServingStatus;
 pub use self::ext::DoqExtService;
 use crate::{
     errors,
-    http::HttpLimits,
+    limits::RequestLimits,
     metrics::{GrpcMetricsLayer, Metrics},
     waiters::Waiters,
 };
@@ -56,7 +56,7 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 #[derive(Clone, Default)]
 pub struct GrpcOptions {
     /// Request limits (docs/http.md §2.1); `max_body_bytes` also caps one gRPC message (RESOURCE_EXHAUSTED above).
-    pub limits: HttpLimits,
+    pub limits: RequestLimits,
     /// `queue.default_acknowledgement_timeout` (seconds): the proposer resolves an `ack_timeout` of 0 to it.
     pub default_ack_timeout: u32,
     /// `queue.stats.window_side` (seconds): the window `*RPS` fields are averaged over.

@@ -33,6 +33,7 @@ use doq_consensus::Consensus;
 
 use crate::{
     errors::{ApiError, Route},
+    limits::RequestLimits,
     metrics::Metrics,
     waiters::Waiters,
 };
@@ -42,8 +43,8 @@ use crate::{
 pub struct AppState {
     /// Orders writes and serves linearizable reads.
     pub consensus: Arc<dyn Consensus>,
-    /// Request limits (docs/http.md §2.1).
-    pub limits: HttpLimits,
+    /// Request limits (docs/http.md §2.1), restore uploads' included.
+    pub limits: RequestLimits,
     /// `queue.default_acknowledgement_timeout` (seconds): the proposer resolves an absent `ack_timeout` to it.
     pub default_ack_timeout: u32,
     /// `queue.stats.window_side` (seconds): the window `*_rps` fields are averaged over.
@@ -52,8 +53,6 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Where restore uploads are spooled: inside the node directory, never a RAM-backed temp dir (§8.3).
     pub spool_dir: std::path::PathBuf,
-    /// `limits.max_restore_bytes`: the largest restore upload; 0 is no cap (413 above it).
-    pub max_restore_bytes: u64,
     /// Parked long polls by queue (shared with gRPC), for `doq_long_poll_waiters`.
     pub waiters: Waiters,
     /// What `GET /metrics` exports; `None` when `prometheus.enabled = false` (the route answers 404).
@@ -70,47 +69,6 @@ impl std::fmt::Debug for AppState {
             .field("stats_window", &self.stats_window)
             .field("ui", &self.ui)
             .finish_non_exhaustive()
-    }
-}
-
-/// Request limits of docs/http.md §2.1 (`limits.*`); a violation gets a 4xx and nothing is applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// Largest JSON body in bytes (413 above it).
-    pub max_body_bytes: usize,
-    /// Largest message `content` in bytes.
-    pub max_content_bytes: usize,
-    /// Most metadata entries per message.
-    pub max_metadata_entries: usize,
-    /// Most metadata bytes (keys plus values) per message.
-    pub max_metadata_bytes: usize,
-    /// Most items in one batch request.
-    pub max_batch_size: usize,
-    /// Longest long-poll `wait`, in seconds.
-    pub max_wait_seconds: u32,
-}
-
-impl HttpLimits {
-    /// The message limits every entry point shares (`doq_api::limits`).
-    pub fn message(&self) -> doq_api::Limits {
-        doq_api::Limits {
-            max_content_bytes: self.max_content_bytes,
-            max_metadata_entries: self.max_metadata_entries,
-            max_metadata_bytes: self.max_metadata_bytes,
-        }
-    }
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 8 * 1024 * 1024,
-            max_content_bytes: 1024 * 1024,
-            max_metadata_entries: 64,
-            max_metadata_bytes: 16 * 1024,
-            max_batch_size: 1000,
-            max_wait_seconds: 20,
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! The binary only calls [`cli::main`]; tests start nodes in-process with [`server::run_with`].
 pub mod access;
 mod backup_cli;
+mod bearer;
 pub mod cli;
 pub mod config;
 pub mod discovery;
@@ -13,6 +14,7 @@ pub mod errors;
 pub mod fuzzing;
 pub mod grpc;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod peer_tls;
 mod probe;
@@ -23,5 +25,5 @@ pub mod server;
 pub mod telemetry;
 pub mod testing;
 pub mod tls;
-pub mod waiters;
 mod ui;
+pub mod waiters;

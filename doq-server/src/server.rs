@@ -9,7 +9,9 @@ use axum::{
     middleware::{self, Next},
 };
 use doq_api::Clock;
-use doq_consensus::{Consensus, RaftNode, RaftOptions, SingleNode, SingleOptions, SystemClock};
+use doq_consensus::{
+    Checked, Consensus, RaftNode, RaftOptions, SingleNode, SingleOptions, SystemClock,
+};
 use doq_storage::{QueueStore, StoreOptions, Stores};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +23,7 @@ use crate::{
     config::Config,
     discovery::{Discovery, DnsResolver, PeerResolver, Start},
     grpc::{self, DoqService, GrpcOptions},
-    http::{self, AppState, HttpLimits},
+    http::{self, AppState},
     metrics::Metrics,
     peer_tls::{self, PeerTls},
     testing::Hooks,
@@ -235,14 +237,9 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         h.spawn(stop.clone());
     }
 
-    let limits = HttpLimits {
-        max_body_bytes: config.limits.max_body_bytes,
-        max_content_bytes: config.limits.max_content_bytes,
-        max_metadata_entries: config.limits.max_metadata_entries,
-        max_metadata_bytes: config.limits.max_metadata_bytes,
-        max_batch_size: config.limits.max_batch_size,
-        max_wait_seconds: config.limits.max_wait_seconds,
-    };
+    // Requests that must fail (an unknown queue, bad settings) are answered before they are ordered.
+    let consensus: Arc<dyn Consensus> = Arc::new(Checked::new(consensus));
+    let limits = config.limits;
     let metrics = if config.prometheus.enabled {
         let metrics = Arc::new(Metrics::new(consensus.view().backend())?);
         metrics.observe_commits(consensus.as_ref());
@@ -266,7 +263,6 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
         stats_window: config.queue.stats.window_side,
         shutdown: stop.clone(),
         spool_dir: config.node_dir(),
-        max_restore_bytes: config.limits.max_restore_bytes,
         waiters,
         metrics: metrics.clone(),
         ui: config.ui.enabled,
@@ -708,18 +704,9 @@ fn spawn_periodic_flush(store: Arc<dyn QueueStore>, stop: CancellationToken) {
     });
 }
 
-/// Compares without an early exit, so timing does not reveal how much of a token was right.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for (i, y) in b.iter().enumerate() {
-        diff |= a.get(i).copied().unwrap_or(0) ^ y;
-    }
-    diff == 0
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{check_mode, constant_time_eq};
+    use super::check_mode;
 
     /// The admin rules run on the real listener: the peer address reaches them (a loopback client may
     /// back up without a token), and a token, once set, is needed even from loopback.
@@ -822,13 +809,5 @@ mod tests {
         std::fs::write(old.join(doq_storage::MARKER_FILE), "redb\n").unwrap();
         assert!(check_mode(&old, "raft").is_err());
         check_mode(&old, "single").unwrap();
-    }
-
-    #[test]
-    fn token_compare_needs_every_byte() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secreT", b"secret"));
-        assert!(!constant_time_eq(b"secret1", b"secret"));
-        assert!(!constant_time_eq(b"", b"secret"));
     }
 }

@@ -108,6 +108,12 @@ impl Error {
             | Self::Io { .. } => "storage",
         }
     }
+
+    /// Whether another open (another process, or a store of this one not yet closed) holds the data
+    /// directory: worth retrying after a graceful stop, never a reason to touch the files.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, Self::Locked { .. })
+    }
 }
 
 impl From<Error> for doq_api::Error {

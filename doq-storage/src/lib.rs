@@ -2,8 +2,9 @@
 //! [`LogStore`] trait the Raft log is kept in, and their backends. Start at `store.rs` (the trait and its
 //! contract), then `batch.rs` (what a commit holds and how the engine stages it), then a backend:
 //! `memory.rs` is the reference, `redb.rs`, `rocksdb.rs` and `sled.rs` the durable ones, each behind the
-//! cargo feature of the same name. `log.rs` has the log's contract. [`open_stores`] picks a backend by name
-//! for a data directory and returns both views of one database.
+//! cargo feature of the same name. `log.rs` has the log's contract. `registry.rs` holds the one list of
+//! backends ([`for_each_backend!`]); the backend modules are declared from it at the end of this file.
+//! [`open_stores`] picks a backend by name for a data directory and returns both views of one database.
 pub mod backup;
 mod batch;
 mod error;
@@ -12,39 +13,29 @@ mod faulty;
 // Byte keys and encoded values: used by the on-disk backends.
 mod keys;
 mod log;
-mod memory;
 mod open;
 mod record;
-#[cfg(feature = "redb")]
-mod redb;
+mod registry;
 mod reopen;
-#[cfg(feature = "rocksdb")]
-mod rocksdb;
-#[cfg(feature = "sled")]
-mod sled;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tuning;
 
 pub use crate::faulty::{CommitFault, FaultyLog, FaultyStore, InjectedFault};
-#[cfg(feature = "redb")]
-pub use crate::redb::RedbStore;
-#[cfg(feature = "rocksdb")]
-pub use crate::rocksdb::RocksStore;
-#[cfg(feature = "sled")]
-pub use crate::sled::SledStore;
 pub use crate::{
     batch::{Op, Staged, WriteBatch},
     error::{BoxError, Error, Result},
     keys::{MetaKey, Space},
     log::{LogMeta, LogStore},
-    memory::MemoryStore,
-    open::{
-        is_locked, open, open_stores, StoreOptions, Stores, BACKENDS, LOCK_FILE, MARKER_FILE,
-        REDB_FILE, ROCKSDB_DIR, SLED_DIR,
-    },
+    open::{is_locked, open, open_stores, StoreOptions, Stores, LOCK_FILE, MARKER_FILE},
+    registry::{Backend, OpenFn},
     reopen::{Opener, Reopening},
     store::{backup_state, cluster_id, Applied, QueueStore, Snapshot, Source},
     tuning::{Compression, RocksDbTuning, SledMode, SledTuning},
 };
+
+// Each backend's `mod` line and store type, from the registry's list: `mod memory; pub use memory::MemoryStore;`,
+// then the feature-gated ones, then `REGISTRY` and `BACKENDS`.
+use registry::declare_backends;
+for_each_backend!(declare_backends);

@@ -9,8 +9,18 @@ use std::{
 use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
 
 use crate::{
+    Backend, Stores,
     batch::Op, Applied, Error, LogMeta, LogStore, MetaKey, QueueStore, Result, Snapshot, Space,
     WriteBatch,
+};
+
+/// The memory backend's line in the registry (`registry.rs`). It takes the data directory's lock like the
+/// others, so two nodes cannot be pointed at one directory, but keeps nothing in it.
+pub(crate) const ENTRY: Backend = Backend {
+    name: "memory",
+    durable: false,
+    caveat: Some("storage.backend = memory keeps nothing across a restart"),
+    open: |_dir, _opts, lock| Ok(Stores::locked(MemoryStore::new(), lock)),
 };
 
 /// A store that keeps everything in memory: fast, obviously correct, and gone when dropped.

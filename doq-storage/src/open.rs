@@ -1,5 +1,5 @@
-//! [`open_stores`] (and [`open`], its queue half): picks a backend by name, locks the data directory for the
-//! store's lifetime and checks the directory's `DOQ_STORE` marker, so a directory is never opened by a
+//! [`open_stores`] (and [`open`], its queue half): picks a backend from the registry (`registry.rs`) by
+//! name, locks the data directory for the store's lifetime and checks the directory's `DOQ_STORE` marker, so a directory is never opened by a
 //! second process or the wrong backend.
 use std::{
     fs::{self, File, OpenOptions},
@@ -12,32 +12,13 @@ use std::{
 use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
 
 use crate::{
-    Applied, Error, LogMeta, LogStore, MemoryStore, QueueStore, Result, RocksDbTuning, SledTuning,
-    WriteBatch,
+    Applied, Error, LogMeta, LogStore, QueueStore, Result, RocksDbTuning, SledTuning, WriteBatch,
 };
 
 /// The marker file naming the backend that owns a data directory.
 pub const MARKER_FILE: &str = "DOQ_STORE";
 /// The file whose exclusive lock says a process has the data directory open.
 pub const LOCK_FILE: &str = "LOCK";
-/// The redb database file inside the data directory.
-pub const REDB_FILE: &str = "doq.redb";
-/// The RocksDB database directory inside the data directory (RocksDB keeps its own `LOCK` file in it).
-pub const ROCKSDB_DIR: &str = "rocksdb";
-/// The sled database directory inside the data directory.
-pub const SLED_DIR: &str = "sled";
-
-/// The backends compiled into this binary.
-pub const BACKENDS: &[&str] = &[
-    "memory",
-    #[cfg(feature = "redb")]
-    "redb",
-    #[cfg(feature = "rocksdb")]
-    "rocksdb",
-    #[cfg(feature = "sled")]
-    "sled",
-];
-
 /// How to open a store.
 ///
 /// # Tuning, per backend
@@ -97,6 +78,12 @@ impl Stores {
             log: store,
         }
     }
+
+    /// Both views of `store`, which keeps the data directory's `lock` until its last clone is dropped
+    /// (a backend's [`crate::OpenFn`] returns this).
+    pub fn locked<S: QueueStore + LogStore>(store: S, lock: File) -> Self {
+        Self::shared(Arc::new(DirLocked { store, _lock: lock }))
+    }
 }
 
 /// Opens the `backend` store in `dir`, creating the directory and the store if needed, and returns its queue
@@ -105,58 +92,17 @@ impl Stores {
 /// The directory stays locked until both views are dropped: another open of it, from this process or
 /// another, fails with [`Error::Locked`]. A directory created by another backend fails with
 /// [`Error::WrongBackend`]; a backend this binary was built without fails with [`Error::NotCompiled`].
-#[cfg_attr(
-    not(any(feature = "redb", feature = "rocksdb", feature = "sled")),
-    allow(unused_variables)
-)] // `opts` only tunes on-disk backends
 pub fn open_stores(backend: &str, dir: &Path, opts: &StoreOptions) -> Result<Stores> {
-    let backend = resolve(backend)?;
+    let backend = crate::Backend::resolve(backend)?;
     fs::create_dir_all(dir).map_err(|e| Error::io("create data dir", dir, e))?;
     let lock = lock(dir)?;
-    check_marker(dir, backend)?;
-    match backend {
-        #[cfg(feature = "redb")]
-        "redb" => {
-            let store = crate::RedbStore::open(&dir.join(REDB_FILE), opts)?;
-            Ok(Stores::shared(Arc::new(DirLocked { store, _lock: lock })))
-        }
-        #[cfg(feature = "rocksdb")]
-        "rocksdb" => {
-            let store = crate::RocksStore::open(&dir.join(ROCKSDB_DIR), opts)?;
-            Ok(Stores::shared(Arc::new(DirLocked { store, _lock: lock })))
-        }
-        #[cfg(feature = "sled")]
-        "sled" => {
-            let store = crate::SledStore::open(&dir.join(SLED_DIR), opts)?;
-            Ok(Stores::shared(Arc::new(DirLocked { store, _lock: lock })))
-        }
-        "memory" => Ok(Stores::shared(Arc::new(DirLocked {
-            store: MemoryStore::new(),
-            _lock: lock,
-        }))),
-        other => Err(Error::NotCompiled { backend: other }),
-    }
+    check_marker(dir, backend.name)?;
+    (backend.open)(dir, opts, lock)
 }
 
 /// Opens the `backend` store in `dir` like [`open_stores`], for callers that need only the queue view.
 pub fn open(backend: &str, dir: &Path, opts: &StoreOptions) -> Result<Arc<dyn QueueStore>> {
     Ok(open_stores(backend, dir, opts)?.queues)
-}
-
-/// The static name of `backend`, if it is compiled in.
-fn resolve(backend: &str) -> Result<&'static str> {
-    if let Some(known) = BACKENDS.iter().find(|b| **b == backend) {
-        return Ok(known);
-    }
-    match backend {
-        "redb" => Err(Error::NotCompiled { backend: "redb" }),
-        "rocksdb" => Err(Error::NotCompiled { backend: "rocksdb" }),
-        "sled" => Err(Error::NotCompiled { backend: "sled" }),
-        _ => Err(Error::UnknownBackend {
-            name: backend.to_owned(),
-            known: BACKENDS.join(", "),
-        }),
-    }
 }
 
 /// Whether a running node holds the lock of data directory `dir` (offline tools refuse to touch it).

@@ -13,6 +13,7 @@ use redb::{
 };
 
 use crate::{
+    Backend, Stores,
     batch::Op,
     error::BoxError,
     keys::{self, GroupKey, LogKey, MessageKey, MetaTag, QueueKey, RaftTag},
@@ -32,6 +33,17 @@ const RAFT: TableDefinition<'_, u8, &[u8]> = TableDefinition::new("raft");
 
 /// The backend's name.
 const BACKEND: &str = "redb";
+
+/// The database file inside the data directory.
+const FILE: &str = "doq.redb";
+
+/// redb's line in the backend registry (`registry.rs`): one file in the data directory.
+pub(crate) const ENTRY: Backend = Backend {
+    name: BACKEND,
+    durable: true,
+    caveat: None,
+    open: |dir, opts, lock| Ok(Stores::locked(RedbStore::open(&dir.join(FILE), opts)?, lock)),
+};
 
 /// Wraps a redb error as [`Error::Backend`] for `op`.
 fn failed<E: Into<BoxError>>(op: &'static str) -> impl FnOnce(E) -> Error {

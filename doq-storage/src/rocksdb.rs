@@ -14,6 +14,7 @@ use rocksdb::{
 };
 
 use crate::{
+    Backend, Stores,
     batch::Op,
     error::BoxError,
     keys::{self, MetaTag, RaftTag},
@@ -23,6 +24,17 @@ use crate::{
 
 /// The backend's name.
 const BACKEND: &str = "rocksdb";
+
+/// The database directory inside the data directory (RocksDB keeps its own `LOCK` file in it).
+const DIR: &str = "rocksdb";
+
+/// RocksDB's line in the backend registry (`registry.rs`).
+pub(crate) const ENTRY: Backend = Backend {
+    name: BACKEND,
+    durable: true,
+    caveat: None,
+    open: |dir, opts, lock| Ok(Stores::locked(RocksStore::open(&dir.join(DIR), opts)?, lock)),
+};
 
 const QUEUES: &str = "queues";
 const HEADERS: &str = "headers";

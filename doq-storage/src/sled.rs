@@ -25,6 +25,7 @@ use sled::{
 };
 
 use crate::{
+    Backend, Stores,
     batch::Op,
     error::BoxError,
     keys::{self, MetaTag, RaftTag},
@@ -34,6 +35,20 @@ use crate::{
 
 /// The backend's name.
 const BACKEND: &str = "sled";
+
+/// The database directory inside the data directory.
+const DIR: &str = "sled";
+
+/// sled's line in the backend registry (`registry.rs`).
+pub(crate) const ENTRY: Backend = Backend {
+    name: BACKEND,
+    durable: true,
+    caveat: Some(
+        "storage.backend = sled survives a process crash but not a power loss: sled flushes with \
+         sync_file_range, not fsync",
+    ),
+    open: |dir, opts, lock| Ok(Stores::locked(SledStore::open(&dir.join(DIR), opts)?, lock)),
+};
 
 /// How often sled's background thread flushes when the store does not sync every write.
 const FLUSH_EVERY_MS: u64 = 500;

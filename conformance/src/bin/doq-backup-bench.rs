@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! doq-backup-bench [--messages N] [--content-bytes B] [--backends redb,rocksdb,sled] [--dir D]
+//! (default `--backends`: every durable backend compiled in)
 //! ```
 //! For each backend, three child processes (so each phase has its own peak RSS): `populate` fills a
 //! store with N messages through the engine, `backup` exports a full backup from a snapshot to a file,
@@ -48,12 +49,20 @@ fn main() -> anyhow::Result<()> {
         Some("backup") => backup(&backend(&args)?, &dir),
         Some("restore") => restore(&backend(&args)?, &dir),
         _ => {
-            let backends = flag("--backends").unwrap_or_else(|| "redb,rocksdb,sled".into());
+            // Every durable backend of the registry unless told otherwise.
+            let backends = flag("--backends").unwrap_or_else(|| {
+                let durable: Vec<&str> = doq_storage::REGISTRY
+                    .iter()
+                    .filter(|b| b.durable)
+                    .map(|b| b.name)
+                    .collect();
+                durable.join(",")
+            });
             println!("| backend | messages | backup MB | backup s | backup MB/s | backup msgs/s | backup peak RSS MB | restore s | restore MB/s | restore msgs/s | restore peak RSS MB |");
             println!("|---|---|---|---|---|---|---|---|---|---|---|");
             for b in backends.split(',') {
-                if b == "memory" {
-                    bail!("the memory backend does not outlive the bench's per-phase processes");
+                if doq_storage::Backend::named(b).is_some_and(|b| !b.durable) {
+                    bail!("the {b} backend does not outlive the bench's per-phase processes");
                 }
                 let d = dir.join(b);
                 let _ = fs::remove_dir_all(&d);

@@ -310,14 +310,12 @@ pub async fn backup_incremental(h: &Harness) {
     target.stop().await;
 }
 
-/// The backend a row restores into: the next one, so the four rows cover every backend as a target.
+/// The backend a row restores into: the next one in the registry (the last wraps to the first), so the
+/// rows cover every backend as a target.
 fn other(b: Backend) -> Backend {
-    match b {
-        Backend::Memory => Backend::Redb,
-        Backend::Redb => Backend::RocksDb,
-        Backend::RocksDb => Backend::Sled,
-        _ => Backend::Memory,
-    }
+    let all: Vec<Backend> = Backend::all().collect();
+    let at = all.iter().position(|x| *x == b).unwrap_or(0);
+    all.get((at + 1) % all.len()).copied().unwrap_or(b)
 }
 
 /// A backup from this row's backend restores into another backend with the same observable state.

@@ -16,8 +16,8 @@ mod cluster;
 mod crash;
 mod enospc;
 mod grpc;
-mod migration;
 mod metrics;
+mod migration;
 mod quickstart;
 mod signals;
 

@@ -1,5 +1,5 @@
 //! Every conformance case on every backend × consensus row. One module per row, one test per case:
-//! `cargo test -p doq-conformance --test matrix redb_single::` runs one row,
+//! `cargo test -p doq-conformance --test matrix redb::single::` runs one row, `… matrix redb::` one backend,
 //! `… --test matrix ::manual_ack` one case everywhere.
 use doq_conformance::{cases, Backend, Harness, Mode};
 
@@ -26,28 +26,36 @@ macro_rules! case_tests {
     )*};
 }
 
-/// One module per row, over the full case list of `doq_conformance::for_each_case!`.
+/// One module per backend of doq-storage's registry (`doq_storage::for_each_backend!`) and, in it, one per
+/// consensus mode, over the full case list of `doq_conformance::for_each_case!`. The registry's `#[cfg]`s
+/// name doq-storage's features, so they are dropped here: this crate builds every backend.
 macro_rules! matrix {
-    ($($row:ident => ($backend:expr, $mode:expr)),* $(,)?) => {$(
-        mod $row {
+    ($($(#[$cfg:meta])* $backend:ident: $store:ident;)*) => {$(
+        mod $backend {
             use super::*;
-            doq_conformance::for_each_case!(case_tests!($backend, $mode));
+            mod single {
+                use super::*;
+                doq_conformance::for_each_case!(case_tests!(Backend::named(stringify!($backend)), Mode::Single));
+            }
+            mod raft1 {
+                use super::*;
+                doq_conformance::for_each_case!(case_tests!(Backend::named(stringify!($backend)), Mode::Raft1));
+            }
+            mod raft3 {
+                use super::*;
+                doq_conformance::for_each_case!(case_tests!(Backend::named(stringify!($backend)), Mode::Raft3));
+            }
         }
     )*};
 }
 
-matrix! {
-    memory_single => (Backend::Memory, Mode::Single),
-    redb_single => (Backend::Redb, Mode::Single),
-    rocksdb_single => (Backend::RocksDb, Mode::Single),
-    sled_single => (Backend::Sled, Mode::Single),
-    memory_raft1 => (Backend::Memory, Mode::Raft1),
-    redb_raft1 => (Backend::Redb, Mode::Raft1),
-    rocksdb_raft1 => (Backend::RocksDb, Mode::Raft1),
-    sled_raft1 => (Backend::Sled, Mode::Raft1),
-    memory_raft3 => (Backend::Memory, Mode::Raft3),
-    redb_raft3 => (Backend::Redb, Mode::Raft3),
-    rocksdb_raft3 => (Backend::RocksDb, Mode::Raft3),
-    sled_raft3 => (Backend::Sled, Mode::Raft3),
-    mixed_raft3 => (Backend::Mixed, Mode::Raft3),
+doq_storage::for_each_backend!(matrix);
+
+/// Replicas on different backends (`Backend::Mixed`): a three-node row only.
+mod mixed {
+    use super::*;
+    mod raft3 {
+        use super::*;
+        doq_conformance::for_each_case!(case_tests!(Backend::Mixed, Mode::Raft3));
+    }
 }

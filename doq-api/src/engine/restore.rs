@@ -3,7 +3,7 @@
 //! `AbortImport` discards them. Deterministic like every apply: the staging timeout is command time.
 use std::collections::BTreeSet;
 
-use super::{queue_state::QueueState, Engine, Mutations, QueueRecord};
+use super::{queue_state::QueueState, Engine, Mutations};
 use crate::{
     backup::{ImportHeader, ImportItem, ImportMode, RestoreId, RestoreMark, StagingState},
     command::{LogIndex, Reply},
@@ -324,23 +324,7 @@ impl Engine {
             }
             self.drop_queue(index, now, &name, m);
         }
-        let id = QueueId(self.counters.next_queue);
-        self.counters.next_queue = self.counters.next_queue.saturating_add(1);
-        let record = QueueRecord {
-            id,
-            name: name.clone(),
-            kind,
-            settings,
-            created_version,
-            version: index,
-            next_node: 1,
-            dead_lettered: 0,
-        };
-        m.put_queue(&record);
-        let mut q = QueueState::new(record, None);
-        q.flush_tree(m);
-        self.by_id.insert(id, name.clone());
-        self.queues.insert(name, q);
+        self.add_queue(name, kind, settings, created_version, index, m);
     }
 
     /// Upserts a message as ready, keeping its `deliveries`; a lease on an existing one is dropped.

@@ -6,8 +6,12 @@ use proptest::prelude::{
 };
 
 use super::*;
-use crate::message::Group;
 use crate::queue::Strategy;
+use crate::{
+    command::{Delivery, NewMessage},
+    message::{Body, Group, Metadata},
+    receipt::Receipt,
+};
 
 /// A store that applies mutations at once: enough to check what the engine persists and to rebuild.
 #[derive(Clone, Default)]

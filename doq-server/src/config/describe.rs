@@ -7,10 +7,12 @@ use std::fmt::Write as _;
 use documented::DocumentedFields;
 use figment::value::Value;
 
+use crate::limits::RequestLimits;
+
 use super::{
     known_keys, AuthConfig, BackupConfig, ClusterConfig, Config, GrpcConfig, HttpConfig,
-    LimitsConfig, LoggingConfig, PrometheusConfig, QueueConfig, RaftConfig, RocksDbConfig,
-    SledConfig, StatsConfig, StorageConfig, TlsConfig, UiConfig,
+    LoggingConfig, PrometheusConfig, QueueConfig, RaftConfig, RocksDbConfig, SledConfig,
+    StatsConfig, StorageConfig, TestingConfig, TlsConfig, UiConfig,
 };
 
 /// The doc comment of the field a dotted `key` names, from the type of its section.
@@ -27,13 +29,14 @@ fn meaning(key: &str) -> Option<&'static str> {
         "cluster" => ClusterConfig::get_field_docs(field),
         "queue" => QueueConfig::get_field_docs(field),
         "queue.stats" => StatsConfig::get_field_docs(field),
-        "limits" => LimitsConfig::get_field_docs(field),
+        "limits" => RequestLimits::get_field_docs(field),
         "auth" => AuthConfig::get_field_docs(field),
         "tls" => TlsConfig::get_field_docs(field),
         "backup" => BackupConfig::get_field_docs(field),
         "prometheus" => PrometheusConfig::get_field_docs(field),
         "logging" => LoggingConfig::get_field_docs(field),
         "ui" => UiConfig::get_field_docs(field),
+        "testing" => TestingConfig::get_field_docs(field),
         _ => return None,
     };
     docs.ok().filter(|d| !d.trim().is_empty())

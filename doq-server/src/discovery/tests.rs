@@ -272,10 +272,11 @@ impl Pod {
     }
 }
 
-/// A port or data directory that a node stopped a moment ago may still hold.
+/// A port or data directory that a node stopped a moment ago may still hold (by the error's type, not its
+/// text).
 fn still_held(e: &anyhow::Error) -> bool {
-    let text = format!("{e:#}");
-    text.contains("in use by another process")
+    e.downcast_ref::<doq_storage::Error>()
+        .is_some_and(doq_storage::Error::is_locked)
         || e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
 }

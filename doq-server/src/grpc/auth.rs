@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tonic::{service::Interceptor, Request, Status};
 
-use crate::{errors, server::constant_time_eq};
+use crate::{bearer::bearer_matches, errors};
 
 /// The interceptor: no token configured lets everything through.
 #[derive(Clone, Debug)]
@@ -26,13 +26,11 @@ impl Interceptor for Bearer {
         if self.token.is_empty() {
             return Ok(request);
         }
-        let presented = request
+        let authorization = request
             .metadata()
             .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if constant_time_eq(presented.as_bytes(), self.token.as_bytes()) {
+            .and_then(|v| v.to_str().ok());
+        if bearer_matches(authorization, &self.token) {
             Ok(request)
         } else {
             Err(errors::grpc_unauthenticated())

@@ -13,7 +13,7 @@ use doq_proto::queue::{
 };
 use tonic::metadata::MetadataMap;
 
-use crate::http::HttpLimits;
+use crate::limits::RequestLimits;
 
 /// Shortest explicit `ack_timeout` over gRPC, in seconds: DOQ's gRPC check, unlike HTTP's 60 (docs/grpc.md §7.2).
 const MIN_GRPC_ACK_TIMEOUT: u32 = 10;
@@ -90,7 +90,7 @@ pub(crate) struct EnqueueInput {
 
 /// `EnqueueRequest`: id 0 asks the server for one; any int64 priority is allowed over gRPC [DOQ]; the
 /// group is stored as sent (the engine picks `default` where the queue kind wants it).
-pub(crate) fn enqueue(req: EnqueueRequest, limits: &HttpLimits) -> Result<EnqueueInput, Error> {
+pub(crate) fn enqueue(req: EnqueueRequest, limits: &RequestLimits) -> Result<EnqueueInput, Error> {
     let queue = queue_name("queueName", &req.queue_name)?;
     let message = new_message(
         "",
@@ -113,7 +113,7 @@ pub(crate) fn new_message(
     priority: i64,
     content: String,
     metadata: HashMap<String, String>,
-    limits: &HttpLimits,
+    limits: &RequestLimits,
 ) -> Result<NewMessage, Error> {
     let invalid = |v: limits::Violation| Error::invalid(format!("{at}{}", v.field), v.message, "");
     limits::check_group(group).map_err(invalid)?;
@@ -130,7 +130,7 @@ pub(crate) fn new_message(
 /// A metadata map within the entry and byte limits.
 pub(crate) fn metadata(
     map: HashMap<String, String>,
-    limits: &HttpLimits,
+    limits: &RequestLimits,
 ) -> Result<Metadata, Error> {
     metadata_at("", map, limits)
 }
@@ -139,7 +139,7 @@ pub(crate) fn metadata(
 fn metadata_at(
     at: &str,
     map: HashMap<String, String>,
-    limits: &HttpLimits,
+    limits: &RequestLimits,
 ) -> Result<Metadata, Error> {
     limits
         .message()

@@ -28,7 +28,7 @@ use tonic::{
 };
 
 use super::{serve, status_details, DoqService, GrpcOptions};
-use crate::http::HttpLimits;
+use crate::limits::RequestLimits;
 
 /// The test clock starts on a whole second, so `now + 1` comes due after exactly 1000 ms.
 const START_MS: u64 = 1_700_000_000_000;
@@ -50,7 +50,7 @@ struct Harness {
 /// Options as `server::start` builds them from the default configuration.
 fn options() -> GrpcOptions {
     GrpcOptions {
-        limits: HttpLimits::default(),
+        limits: RequestLimits::default(),
         default_ack_timeout: 1800,
         stats_window: 10,
         auth_token: String::new(),

@@ -82,7 +82,7 @@ pub(crate) async fn restore(
         return Err(ApiError::unsupported_media_type());
     }
     let invalid = |why: String| ApiError::new(Route::Restore, Error::BackupInvalid(why));
-    let cap = app.max_restore_bytes;
+    let cap = app.limits.max_restore_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

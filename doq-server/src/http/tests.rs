@@ -20,7 +20,8 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use super::{router, AppState, HttpLimits};
+use super::{router, AppState};
+use crate::limits::RequestLimits;
 
 /// The test clock starts on a whole second, so `now + 1` comes due after exactly 1000 ms.
 const START_MS: u64 = 1_700_000_000_000;
@@ -97,10 +98,10 @@ impl Answer {
 
 impl Harness {
     fn new() -> Self {
-        Self::with_limits(HttpLimits::default())
+        Self::with_limits(RequestLimits::default())
     }
 
-    fn with_limits(limits: HttpLimits) -> Self {
+    fn with_limits(limits: RequestLimits) -> Self {
         Self::with_store(
             limits,
             Arc::new(MemoryStore::new()),
@@ -109,7 +110,11 @@ impl Harness {
     }
 
     /// A node over `store` (a `FaultyStore` in fault tests).
-    fn with_store(limits: HttpLimits, store: Arc<dyn QueueStore>, options: SingleOptions) -> Self {
+    fn with_store(
+        limits: RequestLimits,
+        store: Arc<dyn QueueStore>,
+        options: SingleOptions,
+    ) -> Self {
         let clock = ManualClock::new(Timestamp(START_MS));
         let node = SingleNode::open(store, Arc::new(clock.clone()), options).expect("open node");
         let spool = tempfile::tempdir().expect("spool dir");
@@ -120,7 +125,6 @@ impl Harness {
             stats_window: 10,
             shutdown: tokio_util::sync::CancellationToken::new(),
             spool_dir: spool.path().to_path_buf(),
-            max_restore_bytes: 0,
             waiters: Default::default(),
             metrics: None,
             // These tests pin the API; `crate::ui`'s tests cover the page and its fallback.

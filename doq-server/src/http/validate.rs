@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::{
     errors::{ApiError, Violation},
-    http::{params::parse_wait, HttpLimits},
+    http::params::parse_wait,
+    limits::RequestLimits,
 };
 
 /// Queue settings as a create or update request spelled them; `None` is absent (create echoes them).
@@ -80,7 +81,7 @@ impl Checker {
     /// The `messages` array of a batch body (`{"messages":[…]}`, 1..=`max_batch_size` items). `None` when
     /// nothing further can be checked; an empty array is recorded as a violation and returned, so the
     /// caller's `finish` reports it.
-    fn batch_items<'a>(&mut self, v: &'a Value, limits: &HttpLimits) -> Option<&'a [Value]> {
+    fn batch_items<'a>(&mut self, v: &'a Value, limits: &RequestLimits) -> Option<&'a [Value]> {
         let list = self
             .object(v, "body", &["messages"], &["messages"])?
             .get("messages")?;
@@ -228,7 +229,7 @@ impl Checker {
         &mut self,
         obj: &Map<String, Value>,
         loc: &str,
-        limits: &HttpLimits,
+        limits: &RequestLimits,
     ) -> Option<Metadata> {
         let v = Self::field(obj, "metadata")?;
         let location = at(loc, "metadata");
@@ -290,7 +291,7 @@ impl Checker {
     }
 
     /// One enqueue body (or batch item) at `loc`.
-    fn message(&mut self, v: &Value, loc: &str, limits: &HttpLimits) -> Option<MessageInput> {
+    fn message(&mut self, v: &Value, loc: &str, limits: &RequestLimits) -> Option<MessageInput> {
         let allowed = ["id", "group", "priority", "content", "metadata"];
         let obj = self.object(v, loc, &allowed, &["priority", "content"])?;
         let id = match self.string(obj, loc, "id") {
@@ -388,7 +389,7 @@ pub(crate) fn update_queue(v: &Value) -> Result<SettingsInput, ApiError> {
 }
 
 /// `POST …/messages`: one message.
-pub(crate) fn enqueue(v: &Value, limits: &HttpLimits) -> Result<MessageInput, ApiError> {
+pub(crate) fn enqueue(v: &Value, limits: &RequestLimits) -> Result<MessageInput, ApiError> {
     let mut c = Checker::default();
     let message = c.message(v, "body", limits);
     match message {
@@ -398,7 +399,10 @@ pub(crate) fn enqueue(v: &Value, limits: &HttpLimits) -> Result<MessageInput, Ap
 }
 
 /// `POST …/batch/enqueue`: `{"messages":[…]}` with 1..=`max_batch_size` items.
-pub(crate) fn batch_enqueue(v: &Value, limits: &HttpLimits) -> Result<Vec<MessageInput>, ApiError> {
+pub(crate) fn batch_enqueue(
+    v: &Value,
+    limits: &RequestLimits,
+) -> Result<Vec<MessageInput>, ApiError> {
     let mut c = Checker::default();
     let Some(items) = c.batch_items(v, limits) else {
         return Err(ApiError::invalid(c.violations));
@@ -416,7 +420,7 @@ pub(crate) fn batch_enqueue(v: &Value, limits: &HttpLimits) -> Result<Vec<Messag
 /// decimal string; a receipt must decode and name its item's id. One bad item fails the whole call.
 pub(crate) fn batch_ack(
     v: &Value,
-    limits: &HttpLimits,
+    limits: &RequestLimits,
 ) -> Result<Vec<(MessageId, Option<Receipt>)>, ApiError> {
     let mut c = Checker::default();
     let Some(items) = c.batch_items(v, limits) else {
@@ -472,7 +476,10 @@ impl Checker {
 }
 
 /// `POST …/batch/dequeue`: `{"max","ack"?,"wait"?}`.
-pub(crate) fn batch_dequeue(v: &Value, limits: &HttpLimits) -> Result<BatchDequeueInput, ApiError> {
+pub(crate) fn batch_dequeue(
+    v: &Value,
+    limits: &RequestLimits,
+) -> Result<BatchDequeueInput, ApiError> {
     let mut c = Checker::default();
     let Some(obj) = c.object(v, "body", &["max", "ack", "wait"], &["max"]) else {
         return Err(ApiError::invalid(c.violations));
@@ -512,7 +519,7 @@ pub(crate) fn batch_dequeue(v: &Value, limits: &HttpLimits) -> Result<BatchDeque
 /// `POST …/nack`: `{"priority"(required),"metadata"?}`; metadata present (even `{}`) replaces the map.
 pub(crate) fn nack(
     v: &Value,
-    limits: &HttpLimits,
+    limits: &RequestLimits,
 ) -> Result<(Priority, Option<Metadata>), ApiError> {
     let mut c = Checker::default();
     let Some(obj) = c.object(v, "body", &["priority", "metadata"], &["priority"]) else {

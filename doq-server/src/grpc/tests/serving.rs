@@ -15,7 +15,7 @@ use tonic_reflection::pb::v1::{
 };
 
 use super::{check, failure, options, soon, Harness};
-use crate::{grpc::GrpcOptions, http::HttpLimits};
+use crate::{grpc::GrpcOptions, limits::RequestLimits};
 
 fn bearer<T>(message: T, value: &str) -> Request<T> {
     let mut request = Request::new(message);
@@ -125,9 +125,9 @@ async fn reflection_lists_the_doq_service() {
 
 #[tokio::test]
 async fn a_message_over_the_body_limit_is_resource_exhausted() {
-    let limits = HttpLimits {
+    let limits = RequestLimits {
         max_body_bytes: 4096,
-        ..HttpLimits::default()
+        ..RequestLimits::default()
     };
     let h = Harness::with(GrpcOptions {
         limits,

@@ -216,7 +216,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::http::{validate, HttpLimits};
+    use crate::{http::validate, limits::RequestLimits};
 
     /// Each body is one that `validate.rs` accepts; it must also fit the schema type.
     fn fits<T: serde::de::DeserializeOwned>(body: &Value) {
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn accepted_bodies_fit_their_schemas() {
-        let limits = HttpLimits::default();
+        let limits = RequestLimits::default();
         let create = json!({"name":"q","type":"fair","settings":{"strategy":"round_robin","max_unacked":7,
             "ack_timeout":600,"max_deliveries":3,"dead_letter_queue":"dlq"}});
         assert!(validate::create_queue(&create).is_ok());

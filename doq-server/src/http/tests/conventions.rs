@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::{body::Body, http::Request};
 use serde_json::{json, Value};
 
-use super::{Harness, HttpLimits};
+use super::{Harness, RequestLimits};
 
 #[tokio::test]
 async fn literal_segments_are_case_insensitive_and_one_trailing_slash_is_ignored() {
@@ -94,9 +94,9 @@ async fn wrong_methods_are_405_problems_with_allow() {
 
 #[tokio::test]
 async fn body_rules_400_413_415() {
-    let limits = HttpLimits {
+    let limits = RequestLimits {
         max_body_bytes: 64,
-        ..HttpLimits::default()
+        ..RequestLimits::default()
     };
     let h = Harness::with_limits(limits);
     let empty = h

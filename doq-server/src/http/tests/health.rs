@@ -8,11 +8,11 @@ use doq_storage::{CommitFault, FaultyStore, MemoryStore};
 use serde_json::json;
 
 use super::{Answer, Harness};
-use crate::http::HttpLimits;
+use crate::limits::RequestLimits;
 
 fn faulty(options: SingleOptions) -> (Harness, Arc<FaultyStore<MemoryStore>>) {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
-    let h = Harness::with_store(HttpLimits::default(), store.clone(), options);
+    let h = Harness::with_store(RequestLimits::default(), store.clone(), options);
     (h, store)
 }
 
