@@ -322,9 +322,12 @@ impl Harness {
     /// Cases use it to count the commands a request made.
     pub async fn applied(&self) -> u64 {
         self.digest().await;
+        let client = *self
+            .client_node
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(node) = nodes.get(client_index(self.mode).min(nodes.len().saturating_sub(1)))
-        else {
+        let Some(node) = nodes.get(client.min(nodes.len().saturating_sub(1))) else {
             fail("applied: no node is running")
         };
         node.consensus.status().last_applied

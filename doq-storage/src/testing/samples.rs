@@ -1,4 +1,6 @@
 //! Sample records and log entries the contract cases (and other crates' tests) build stores from.
+// Test fixtures: a bad sample is a bug in the test, so failing loudly is what we want.
+#![allow(clippy::expect_used)]
 use doq_api::{
     Body, Group, GroupRecord, Lease, MessageHeader, MessageId, Priority, QueueId, QueueKind,
     QueueName, QueueRecord, QueueSettings, Timestamp,

@@ -486,7 +486,7 @@ fn open_refuses_unknown_backends_and_creates_the_dir() {
     for backend in crate::KNOWN {
         let dir = TempDir::new().unwrap();
         let result = open(backend, dir.path(), &opts(true));
-        if BACKENDS.contains(&backend) {
+        if BACKENDS.contains(backend) {
             assert!(result.is_ok(), "{backend}: {result:?}");
         } else {
             assert!(

@@ -21,20 +21,7 @@ async fn a_follower_whose_applies_fail_reports_it_lags_and_catches_up() {
     n0.node.add_node(n1.info()).await.unwrap();
     n0.node.add_node(n2.info()).await.unwrap();
     n2.node.wait_voter(WAIT).await.unwrap();
-    n0.node
-        .propose(Command::CreateQueue {
-            name: queue(),
-            kind: QueueKind::Delayed,
-            settings: QueueSettings {
-                strategy: None,
-                max_unacked: 0,
-                ack_timeout: 60,
-                max_deliveries: 0,
-                dead_letter: None,
-            },
-        })
-        .await
-        .unwrap();
+    n0.node.propose(create_delayed(queue())).await.unwrap();
     converge(&n0, &[&n1, &n2]).await;
     assert_eq!(readiness(&*n2.node, false), None);
 
@@ -45,7 +32,10 @@ async fn a_follower_whose_applies_fail_reports_it_lags_and_catches_up() {
     let writes = MAX_APPLY_LAG + 100;
     for i in 0..writes {
         // One at a time, so each is a log entry of its own and n2's lag grows past the limit.
-        n0.node.propose(enqueue(i as usize)).await.unwrap();
+        n0.node
+            .propose(enqueue(usize::try_from(i).unwrap()))
+            .await
+            .unwrap();
     }
     let why = readiness(&*n2.node, false).expect("n2 is not ready");
     assert!(why.contains("storage commit failed"), "{why}");
