@@ -17,6 +17,7 @@ mod rates;
 mod records;
 mod restore;
 mod round_robin;
+
 #[cfg(test)]
 mod tests;
 mod weighted;
@@ -442,9 +443,7 @@ impl Engine {
     }
 
     fn queue_mut(&mut self, name: &QueueName) -> Result<&mut QueueState> {
-        self.queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))
+        queue_in(&mut self.queues, name)
     }
 
     /// Moves every lease whose deadline is `<= now` back into its queue's ready index (docs/semantics.md §1.5).
@@ -524,4 +523,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// The queue `name` in `queues`, or `QueueNotFound`. A free function over the map (not `&mut self`),
+/// so a handler can hold the queue and still update the engine's other fields, such as the lease index.
+fn queue_in<'a>(
+    queues: &'a mut BTreeMap<QueueName, QueueState>,
+    name: &QueueName,
+) -> Result<&'a mut QueueState> {
+    queues
+        .get_mut(name)
+        .ok_or_else(|| Error::QueueNotFound(name.to_string()))
 }

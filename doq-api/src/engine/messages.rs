@@ -2,6 +2,7 @@
 //! touch, priority updates, deletes and id reservations.
 use super::{
     prng::Prng,
+    queue_in,
     queue_state::{Entry, QueueState},
     rates::Op,
     Counters, Engine, Mutations, SNOWFLAKE_EPOCH_MS,
@@ -255,10 +256,7 @@ impl Engine {
         receipt: Option<Receipt>,
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
+        let q = queue_in(&mut self.queues, name)?;
         let (entry, lease) = Self::leased(q, name, id, receipt)?;
         let group = entry.group.clone();
         q.messages.remove(&id);
@@ -305,10 +303,7 @@ impl Engine {
         receipt: Option<Receipt>,
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
+        let q = queue_in(&mut self.queues, name)?;
         let qid = q.record.id;
         let (entry, lease) = Self::leased(q, name, id, receipt)?;
         // Read the body before changing anything, so a failed read leaves the engine untouched.
@@ -348,10 +343,7 @@ impl Engine {
         receipt: Option<Receipt>,
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
+        let q = queue_in(&mut self.queues, name)?;
         let qid = q.record.id;
         let timeout = q.record.settings.ack_timeout;
         let (entry, lease) = Self::leased(q, name, id, receipt)?;
@@ -378,10 +370,7 @@ impl Engine {
         priority: Priority,
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
+        let q = queue_in(&mut self.queues, name)?;
         let Some(entry) = q.messages.get_mut(&id) else {
             return Err(Error::MessageNotFound {
                 queue: name.to_string(),
@@ -408,10 +397,7 @@ impl Engine {
         id: MessageId,
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
+        let q = queue_in(&mut self.queues, name)?;
         let Some(entry) = q.messages.remove(&id) else {
             return Err(Error::MessageNotFound {
                 queue: name.to_string(),

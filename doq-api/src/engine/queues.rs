@@ -1,6 +1,6 @@
 //! The queue commands' handlers: create (and `add_queue`, the one place a queue record is built, which
 //! restore also uses), update, delete and purge, with the tombstones incremental backups need.
-use super::{queue_state::QueueState, Engine, Mutations, QueueRecord};
+use super::{queue_in, queue_state::QueueState, Engine, Mutations, QueueRecord};
 use crate::{
     backup::Tombstone,
     command::{LogIndex, Reply, SettingsUpdate},
@@ -156,10 +156,7 @@ impl Engine {
         name: &QueueName,
         m: &mut dyn Mutations,
     ) -> Result<Reply> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| Error::QueueNotFound(name.to_string()))?;
+        let q = queue_in(&mut self.queues, name)?;
         let id = q.record.id;
         let count = q.messages.len() as u64;
         for (deadline, mid) in &q.leases {
