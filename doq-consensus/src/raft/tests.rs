@@ -172,6 +172,21 @@ fn queue() -> QueueName {
     QueueName::new("jobs").unwrap()
 }
 
+/// Creates delayed queue `name` (a 60 s ack timeout, no other settings).
+fn create_delayed(name: QueueName) -> Command {
+    Command::CreateQueue {
+        name,
+        kind: QueueKind::Delayed,
+        settings: QueueSettings {
+            strategy: None,
+            max_unacked: 0,
+            ack_timeout: 60,
+            max_deliveries: 0,
+            dead_letter: None,
+        },
+    }
+}
+
 fn enqueue(n: usize) -> Command {
     Command::Enqueue {
         queue: queue(),
@@ -237,20 +252,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     assert_eq!(status.leader_id.as_deref(), Some("n0"));
 
     // Writes through a follower are forwarded; every replica applies the same state.
-    let created = n2
-        .node
-        .propose(Command::CreateQueue {
-            name: queue(),
-            kind: QueueKind::Delayed,
-            settings: QueueSettings {
-                strategy: None,
-                max_unacked: 0,
-                ack_timeout: 60,
-                max_deliveries: 0,
-                dead_letter: None,
-            },
-        })
-        .await;
+    let created = n2.node.propose(create_delayed(queue())).await;
     assert_eq!(created, Ok(Reply::QueueCreated));
     let nodes = [&n0, &n1, &n2];
     for i in 0..30 {
@@ -279,17 +281,7 @@ async fn three_nodes_replicate_forward_fail_over_and_install_snapshots() {
     // its own reply (distinct ids, distinct receipts), on the leader and through followers alike.
     let burst = QueueName::new("burst").unwrap();
     n0.node
-        .propose(Command::CreateQueue {
-            name: burst.clone(),
-            kind: QueueKind::Delayed,
-            settings: QueueSettings {
-                strategy: None,
-                max_unacked: 0,
-                ack_timeout: 60,
-                max_deliveries: 0,
-                dead_letter: None,
-            },
-        })
+        .propose(create_delayed(burst.clone()))
         .await
         .unwrap();
     let before = n0.node.status().last_log_index;
@@ -434,20 +426,7 @@ async fn a_lagging_follower_catches_up_on_large_entries_in_bounded_messages() {
     let n2 = start(2, None).await;
     n0.node.add_node(n1.info()).await.unwrap();
     n0.node.add_node(n2.info()).await.unwrap();
-    n0.node
-        .propose(Command::CreateQueue {
-            name: queue(),
-            kind: QueueKind::Delayed,
-            settings: QueueSettings {
-                strategy: None,
-                max_unacked: 0,
-                ack_timeout: 60,
-                max_deliveries: 0,
-                dead_letter: None,
-            },
-        })
-        .await
-        .unwrap();
+    n0.node.propose(create_delayed(queue())).await.unwrap();
     converge(&n0, &[&n1, &n2]).await;
     let n2_addr = n2.addr.clone();
     n2.stop().await;

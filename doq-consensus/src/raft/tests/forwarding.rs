@@ -27,20 +27,7 @@ async fn a_write_the_dead_leader_never_took_goes_to_the_next_leader() {
     let dirs: Vec<TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let clock = ManualClock::new(Timestamp(1_800_000_000_000));
     let (n0, n1, n2) = cluster(&dirs, &clock).await;
-    n1.node
-        .propose(Command::CreateQueue {
-            name: queue(),
-            kind: QueueKind::Delayed,
-            settings: QueueSettings {
-                strategy: None,
-                max_unacked: 0,
-                ack_timeout: 60,
-                max_deliveries: 0,
-                dead_letter: None,
-            },
-        })
-        .await
-        .unwrap();
+    n1.node.propose(create_delayed(queue())).await.unwrap();
     n1.node.read_barrier().await.unwrap();
     // The leader goes away; the followers still believe in it until their election timeout, so the
     // first attempt finds no one listening at its address.
