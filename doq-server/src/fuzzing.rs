@@ -2,6 +2,10 @@
 //! the docs; always compiled, so a change that breaks them fails the ordinary build): the gRPC
 //! services and the configuration loader on arbitrary bytes. A violation panics, which is how a
 //! fuzzer learns of it.
+#![allow(
+    clippy::panic,
+    reason = "a fuzz harness reports a violation by panicking"
+)]
 use std::{future::Future, sync::Arc, time::Duration};
 
 use doq_api::{ManualClock, Timestamp};
@@ -182,19 +186,7 @@ pub fn grpc(data: &[u8]) {
     if frames.is_empty() {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build();
-    let Ok(runtime) = runtime else { return };
-    runtime.block_on(async {
-        let clock = ManualClock::new(Timestamp(1_700_000_000_000));
-        let node = SingleNode::open(
-            Arc::new(MemoryStore::new()),
-            Arc::new(clock),
-            SingleOptions::default(),
-        );
-        let Ok(node) = node else { return };
-        let consensus: Arc<dyn Consensus> = Arc::new(node);
+    on_fresh_node(|consensus| async move {
         let options = GrpcOptions {
             limits: RequestLimits {
                 max_wait_seconds: 0,
@@ -203,6 +195,8 @@ pub fn grpc(data: &[u8]) {
             default_ack_timeout: 1800,
             stats_window: 10,
             auth_token: String::new(),
+            waiters: Default::default(),
+            metrics: None,
         };
         let service = DoqService::new(consensus.clone(), options, CancellationToken::new());
         let ext = DoqExtService(service.clone());
@@ -218,7 +212,6 @@ pub fn grpc(data: &[u8]) {
                 );
             }
         }
-        let _ = consensus.shutdown().await;
     });
 }
 
@@ -257,6 +250,31 @@ async fn call(
     }
 }
 
+/// Runs `f` against a fresh single node over a memory store (manual clock, current-thread runtime),
+/// then shuts the node down. Each fuzz input gets its own node, so inputs cannot affect each other.
+fn on_fresh_node<F, Fut>(f: F)
+where
+    F: FnOnce(Arc<dyn Consensus>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build();
+    let Ok(runtime) = runtime else { return };
+    runtime.block_on(async {
+        let clock = ManualClock::new(Timestamp(1_700_000_000_000));
+        let node = SingleNode::open(
+            Arc::new(MemoryStore::new()),
+            Arc::new(clock),
+            SingleOptions::default(),
+        );
+        let Ok(node) = node else { return };
+        let consensus: Arc<dyn Consensus> = Arc::new(node);
+        f(consensus.clone()).await;
+        let _ = consensus.shutdown().await;
+    });
+}
+
 /// Awaits `f` within [`CALL_DEADLINE`]; a call that takes longer is a hang.
 async fn deadline<T>(rpc: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(CALL_DEADLINE, f).await {
@@ -290,19 +308,7 @@ pub fn http(data: &[u8]) {
     if requests.is_empty() {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build();
-    let Ok(runtime) = runtime else { return };
-    runtime.block_on(async {
-        let clock = ManualClock::new(Timestamp(1_700_000_000_000));
-        let node = SingleNode::open(
-            Arc::new(MemoryStore::new()),
-            Arc::new(clock),
-            SingleOptions::default(),
-        );
-        let Ok(node) = node else { return };
-        let consensus: Arc<dyn Consensus> = Arc::new(node);
+    on_fresh_node(|consensus| async move {
         let state = crate::http::AppState {
             consensus: consensus.clone(),
             limits: RequestLimits {
@@ -337,7 +343,7 @@ pub fn http(data: &[u8]) {
                 .into_body()
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
             assert!(
                 !status.is_server_error(),
@@ -345,7 +351,6 @@ pub fn http(data: &[u8]) {
                 String::from_utf8_lossy(&bytes)
             );
         }
-        let _ = consensus.shutdown().await;
     });
 }
 
