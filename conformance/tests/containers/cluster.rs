@@ -8,7 +8,7 @@ use serde_json::json;
 use tracing::info;
 
 use crate::{
-    docker::{Container, Network, Spec},
+    docker::{dns_name, Container, Network, Spec},
     load::{assert_nothing_lost, leader_id, wait_ready, Load, Targets},
 };
 
@@ -28,32 +28,35 @@ impl Cluster {
     pub(crate) async fn start(suffix: &str) -> Self {
         let network = Network::create(suffix);
         let names = ["doq-0", "doq-1", "doq-2"];
-        let nodes: Vec<Container> = names
+        let mut nodes = Vec::new();
+        for name in names {
+            let mut env: Vec<(String, String)> = [
+                ("DOQ_CONSENSUS", "raft"),
+                ("DOQ_RAFT__ADDRESS", "0.0.0.0:9000"),
+                ("DOQ_CLUSTER__SECRET", SECRET),
+                ("DOQ_CLUSTER__NODE_ID", name),
+                // Faster elections than the defaults, so a stopped leader is replaced quickly.
+                ("DOQ_RAFT__HEARTBEAT_INTERVAL_MS", "100"),
+                ("DOQ_RAFT__ELECTION_TIMEOUT_MS", "600"),
+            ]
             .iter()
-            .map(|name| {
-                let mut env: Vec<(String, String)> = [
-                    ("DOQ_CONSENSUS", "raft"),
-                    ("DOQ_RAFT__ADDRESS", "0.0.0.0:9000"),
-                    ("DOQ_CLUSTER__SECRET", SECRET),
-                    ("DOQ_CLUSTER__NODE_ID", *name),
-                    // Faster elections than the defaults, so a stopped leader is replaced quickly.
-                    ("DOQ_RAFT__HEARTBEAT_INTERVAL_MS", "100"),
-                    ("DOQ_RAFT__ELECTION_TIMEOUT_MS", "600"),
-                ]
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect();
-                env.push(("DOQ_RAFT__ADVERTISE_ADDRESS".into(), format!("{name}:9000")));
-                if *name != "doq-0" {
-                    env.push(("DOQ_CLUSTER__JOIN_ADDR".into(), "doq-0:8000".into()));
-                }
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+            let host = dns_name(&network, name);
+            env.push(("DOQ_RAFT__ADVERTISE_ADDRESS".into(), format!("{host}:9000")));
+            if name != "doq-0" {
+                let seed = dns_name(&network, "doq-0");
+                env.push(("DOQ_CLUSTER__JOIN_ADDR".into(), format!("{seed}:8000")));
+            }
+            nodes.push(
                 Container::run(&Spec {
                     name,
                     network: &network,
                     env,
                 })
-            })
-            .collect();
+                .await,
+            );
+        }
         let cluster = Self {
             targets: Targets::new(nodes.len()),
             nodes,
@@ -70,7 +73,7 @@ impl Cluster {
         let node = &self.nodes[i];
         let until = tokio::time::Instant::now() + CONVERGE;
         let base = loop {
-            if let Some(base) = node.http_base() {
+            if let Some(base) = node.http_base().await {
                 if wait_ready(&base, Duration::from_secs(2)).await.is_ok() {
                     break base;
                 }
@@ -87,34 +90,35 @@ impl Cluster {
     }
 
     /// The base URL of node `i` now.
-    pub(crate) fn base(&self, i: usize) -> String {
+    pub(crate) async fn base(&self, i: usize) -> String {
         self.nodes[i]
             .http_base()
+            .await
             .unwrap_or_else(|| panic!("{} publishes no HTTP port", self.nodes[i].alias))
     }
 
     /// The index of the current leader, as node `via` sees it.
     pub(crate) async fn leader(&self, via: usize) -> usize {
-        let id = leader_id(&self.base(via), CONVERGE).await;
+        let id = leader_id(&self.base(via).await, CONVERGE).await;
         self.nodes
             .iter()
             .position(|n| n.alias == id)
             .unwrap_or_else(|| panic!("leader {id} is none of this cluster's nodes"))
     }
 
-    pub(crate) fn stop(&self, i: usize) {
+    pub(crate) async fn stop(&self, i: usize) {
         self.targets.set(i, None);
-        self.nodes[i].stop(Duration::from_secs(10));
+        self.nodes[i].stop(Duration::from_secs(10)).await;
     }
 
     pub(crate) async fn restart(&self, i: usize) {
-        self.nodes[i].start();
+        self.nodes[i].start().await;
         self.wait_up(i).await;
     }
 
     /// Creates the queue the load writes to.
     pub(crate) async fn create_queue(&self, queue: &str) {
-        let c = Client::new(self.base(1));
+        let c = Client::new(self.base(1).await);
         check_status(
             &c.post(
                 "/API/v1/queues",
@@ -130,7 +134,7 @@ impl Cluster {
         let ledger = load.finish().await;
         for i in 0..self.nodes.len() {
             self.wait_up(i).await;
-            assert_nothing_lost(&ledger, queue, &self.base(i), &self.nodes[i].alias).await;
+            assert_nothing_lost(&ledger, queue, &self.base(i).await, &self.nodes[i].alias).await;
         }
     }
 }
@@ -154,7 +158,7 @@ async fn leader_stop_and_follower_partition_lose_nothing_acknowledged() {
 
     info!("--- stop the leader's container under load; a new leader takes over");
     let old = cluster.leader(0).await;
-    cluster.stop(old);
+    cluster.stop(old).await;
     let via = (old + 1) % 3;
     let until = tokio::time::Instant::now() + CONVERGE;
     let new = loop {
@@ -213,7 +217,7 @@ async fn rolling_restart_under_load_loses_nothing_acknowledged() {
             node = i,
             "--- restart one node (graceful stop, start, wait until ready)"
         );
-        cluster.stop(i);
+        cluster.stop(i).await;
         let acked = load.ledger.acked();
         load.wait_acked(acked + 20, CONVERGE).await;
         cluster.restart(i).await;

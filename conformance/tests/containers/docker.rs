@@ -1,9 +1,17 @@
-//! The docker CLI, for tests: fails loudly when no daemon answers, labels everything it creates with
+//! Docker for the tests: containers through the `testcontainers` crate, images, networks and volumes
+//! through the docker CLI. Fails loudly when no daemon answers, labels everything it creates with
 //! `doq-test=<run>` and removes it, by id, when the guard drops.
 use std::{
     process::Command,
     sync::OnceLock,
     time::{Duration, Instant},
+};
+
+use testcontainers::{
+    bollard::models::PortBinding,
+    core::{IntoContainerPort, Mount},
+    runners::AsyncRunner,
+    ContainerAsync, GenericImage, ImageExt,
 };
 
 use crate::{repo, BIN};
@@ -119,106 +127,121 @@ impl Drop for Network {
 
 /// What a container runs with.
 pub(crate) struct Spec<'a> {
-    /// The node's hostname and its alias on the network (`doq-0`); container and volume names add the
-    /// network's name in front.
+    /// The node's hostname and id (`doq-0`); the container's name, which is also its DNS name on the
+    /// network, and the volume's name add the network's name in front ([`dns_name`]).
     pub(crate) name: &'a str,
     pub(crate) network: &'a Network,
     pub(crate) env: Vec<(String, String)>,
 }
 
-/// A container of the test image with a named volume at /data, its HTTP and gRPC ports published on
+/// The name other containers on `network` reach node `name` by: its container name. (Docker's DNS on a
+/// user-defined network resolves container names; testcontainers sets no network aliases.)
+pub(crate) fn dns_name(network: &Network, name: &str) -> String {
+    format!("{}-{name}", network.name)
+}
+
+/// A container of the test image, started through the `testcontainers` crate (the Docker API over
+/// the daemon's unix socket), with a named volume at /data and its HTTP and gRPC ports published on
 /// loopback (ephemeral host ports). Dropping it removes the container, then the volume, by id.
 pub(crate) struct Container {
+    /// `None` only while dropping: the container must be gone before its volume can be removed.
+    inner: Option<ContainerAsync<GenericImage>>,
     pub(crate) id: String,
     pub(crate) alias: String,
     volume: String,
 }
 
 impl Container {
-    pub(crate) fn run(spec: &Spec<'_>) -> Self {
-        // Unique per test (the network's name has the pid and the test); the alias is the node's name.
-        let name = format!("{}-{}", spec.network.name, spec.name);
+    pub(crate) async fn run(spec: &Spec<'_>) -> Self {
+        let name = dns_name(spec.network, spec.name);
+        // Created here rather than by the daemon on first mount, so it carries this run's label.
         let volume = docker(&["volume", "create", "--label", &label_arg(), &name]);
-        let mount = format!("{volume}:/data");
-        let label = label_arg();
-        let mut args: Vec<String> = [
-            "run",
-            "-d",
-            "--label",
-            label.as_str(),
-            "--name",
-            name.as_str(),
-            "--hostname",
-            spec.name,
-            "--network",
-            spec.network.name.as_str(),
-            "--network-alias",
-            spec.name,
-            "-v",
-            mount.as_str(),
-            "-p",
-            "127.0.0.1::8000",
-            "-p",
-            "127.0.0.1::10000",
-        ]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
+        let (repository, tag) = test_image()
+            .split_once(':')
+            .expect("the test image's reference has a tag");
+        let mut request = GenericImage::new(repository, tag)
+            .with_container_name(&name)
+            .with_hostname(spec.name)
+            .with_network(&spec.network.name)
+            .with_label(LABEL_KEY, run_id())
+            .with_mount(Mount::volume_mount(&volume, "/data"))
+            // Publish on loopback only (testcontainers would publish every exposed port on all
+            // interfaces); an empty host port lets the daemon pick a free one.
+            .with_host_config_modifier(|host| {
+                host.publish_all_ports = Some(false);
+                host.port_bindings = Some(
+                    [8000, 10000]
+                        .into_iter()
+                        .map(|port| {
+                            let binding = PortBinding {
+                                host_ip: Some("127.0.0.1".into()),
+                                host_port: Some(String::new()),
+                            };
+                            (format!("{port}/tcp"), Some(vec![binding]))
+                        })
+                        .collect(),
+                );
+            });
         for (k, v) in &spec.env {
-            args.push("-e".into());
-            args.push(format!("{k}={v}"));
+            request = request.with_env_var(k, v);
         }
-        args.push(test_image().to_string());
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let id = match try_docker(&refs) {
-            Ok(id) => id,
+        let inner = match request.start().await {
+            Ok(inner) => inner,
             Err(e) => {
                 let _ = run(&["volume", "rm", &volume]);
-                panic!("{e}")
+                panic!("start container {name} of {}: {e}", test_image())
             }
         };
         Self {
-            id,
+            id: inner.id().to_string(),
+            inner: Some(inner),
             alias: spec.name.to_string(),
             volume,
         }
     }
 
-    /// The loopback port the container's `port` is published on now (a restart may change it).
-    pub(crate) fn host_port(&self, port: u16) -> Option<u16> {
-        let out = run(&["port", &self.id, &format!("{port}/tcp")]).ok()?;
-        out.lines()
-            .find_map(|l| l.rsplit_once(':').and_then(|(_, p)| p.trim().parse().ok()))
+    fn inner(&self) -> &ContainerAsync<GenericImage> {
+        self.inner.as_ref().expect("only None while dropping")
+    }
+
+    /// The loopback port the container's `port` is published on now (a restart may change it);
+    /// `None` while it is stopped.
+    pub(crate) async fn host_port(&self, port: u16) -> Option<u16> {
+        self.inner().get_host_port_ipv4(port.tcp()).await.ok()
     }
 
     /// `http://127.0.0.1:<port>` of its HTTP API, if published now.
-    pub(crate) fn http_base(&self) -> Option<String> {
+    pub(crate) async fn http_base(&self) -> Option<String> {
         self.host_port(8000)
+            .await
             .map(|p| format!("http://127.0.0.1:{p}"))
     }
 
     /// Graceful stop (SIGTERM, then SIGKILL after `grace`).
-    pub(crate) fn stop(&self, grace: Duration) {
-        docker(&["stop", "-t", &grace.as_secs().to_string(), &self.id]);
+    pub(crate) async fn stop(&self, grace: Duration) {
+        let secs = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        self.inner()
+            .stop_with_timeout(Some(secs))
+            .await
+            .unwrap_or_else(|e| panic!("stop {}: {e}", self.alias));
     }
 
-    pub(crate) fn start(&self) {
-        docker(&["start", &self.id]);
+    pub(crate) async fn start(&self) {
+        self.inner()
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.alias));
     }
+
+    // Network membership, health and log tails through the CLI: testcontainers has no call for them.
 
     pub(crate) fn disconnect(&self, network: &Network) {
         docker(&["network", "disconnect", &network.id, &self.id]);
     }
 
+    /// Reconnects it; its container name resolves on the network again.
     pub(crate) fn connect(&self, network: &Network) {
-        docker(&[
-            "network",
-            "connect",
-            "--alias",
-            &self.alias,
-            &network.id,
-            &self.id,
-        ]);
+        docker(&["network", "connect", &network.id, &self.id]);
     }
 
     /// The Docker healthcheck's verdict: `starting`, `healthy` or `unhealthy`.
@@ -268,7 +291,8 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = run(&["rm", "-f", &self.id]);
+        // testcontainers removes the container (forced, by id) as its handle drops, synchronously.
+        drop(self.inner.take());
         let _ = run(&["volume", "rm", &self.volume]);
     }
 }

@@ -4,13 +4,13 @@
 //! through a leader stop, a follower's network partition and a rolling restart, nothing acknowledged
 //! lost), and the rendered Kubernetes manifests (`kubectl kustomize`).
 //!
-//! Containers are driven through the docker CLI ([`docker`]), which labels everything a test creates
-//! (`doq-test=<run>`) and removes it by id. The `testcontainers` crate would work too: Docker Engine
-//! 20.10 refuses versioned calls newer than API 1.41 ("client version 1.53 is too new"), but bollard
-//! under testcontainers 0.28 sends unversioned paths, which the daemon serves at its own version
-//! (checked by tracing the socket). It is not a dependency yet because its proc-macro dependencies
-//! change the features of bindgen's, which recompiles RocksDB's C++ in every existing target dir; see
-//! docs/cluster.md "Deployment tests".
+//! Containers are started, stopped and inspected through the `testcontainers` crate (0.28, the Docker
+//! API over the daemon's unix socket); images, networks, volumes, network (dis)connects, healthcheck
+//! status and log tails through the docker CLI ([`docker`]), which testcontainers has no calls for.
+//! Everything a test creates is labelled `doq-test=<run>` and removed by id. Docker Engine 20.10
+//! refuses versioned calls newer than API 1.41 ("client version 1.53 is too new"); bollard under
+//! testcontainers sends unversioned paths, which the daemon serves at its own version. Containers reach
+//! each other by container name, Docker's DNS on a user-defined network (testcontainers sets no aliases).
 //!
 //! Without a Docker daemon (or kubectl, for the manifests) these tests fail and say so: they never
 //! skip. Heavy tests run one at a time ([`serial`]).

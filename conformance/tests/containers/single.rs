@@ -23,7 +23,8 @@ async fn single_container_serves_http_and_grpc_and_keeps_data() {
         name: "doq-0",
         network: &network,
         env: Vec::new(),
-    });
+    })
+    .await;
     info!("--- the image's healthcheck (doq probe → /readyz) turns healthy");
     node.wait_healthy(Duration::from_secs(60)).await;
     let ps = docker(&["top", &node.id, "-eo", "pid,uid,comm"]);
@@ -35,7 +36,7 @@ async fn single_container_serves_http_and_grpc_and_keeps_data() {
     );
 
     info!("--- HTTP: priorities, fair groups, bad input");
-    let c = Client::new(node.http_base().expect("HTTP published"));
+    let c = Client::new(node.http_base().await.expect("HTTP published"));
     create(&c, "jobs", "delayed", json!({})).await;
     for (p, content) in [(3, "third"), (1, "first"), (2, "second")] {
         check_status(
@@ -70,7 +71,7 @@ async fn single_container_serves_http_and_grpc_and_keeps_data() {
     info!("--- gRPC from outside the container");
     let grpc = format!(
         "http://127.0.0.1:{}",
-        node.host_port(10000).expect("gRPC published")
+        node.host_port(10000).await.expect("gRPC published")
     );
     let mut g = DoqClient::connect(grpc.clone())
         .await
@@ -105,10 +106,10 @@ async fn single_container_serves_http_and_grpc_and_keeps_data() {
         200,
     );
     let id = id_field(&kept, "id");
-    node.stop(Duration::from_secs(10));
-    node.start();
+    node.stop(Duration::from_secs(10)).await;
+    node.start().await;
     node.wait_healthy(Duration::from_secs(60)).await;
-    let c = Client::new(node.http_base().expect("HTTP published"));
+    let c = Client::new(node.http_base().await.expect("HTTP published"));
     let got = check_status(&c.get(&format!("{}/{id}", messages("jobs"))).await, 200);
     assert_eq!(got["content"], "kept", "{got}");
 }
