@@ -456,6 +456,12 @@ async fn start_raft(
         tls: peer_tls.as_ref().map(|t| t.grpc.clone()),
     };
     let node = Arc::new(RaftNode::open(stores, clock, options).await?);
+    // Decided before serving: a pristine node holds Raft traffic off from its first RPC until `join`
+    // has cleared any membership its id had (RaftNode::hold_peers says why).
+    let pristine = node.is_pristine().await?;
+    if pristine {
+        node.hold_peers();
+    }
     let token = CancellationToken::new();
     let serving = {
         let service = node.service();
@@ -481,16 +487,19 @@ async fn start_raft(
             }
         }
     };
-    if node.is_pristine().await? {
+    if pristine {
         let start = match discovery {
             Some(discovery) => discovery.decide().await,
             None if config.join_addrs().is_empty() => Start::Bootstrap,
             None => Start::Join,
         };
         match start {
-            Start::Bootstrap => node.bootstrap().await?,
+            Start::Bootstrap => {
+                node.admit_peers();
+                node.bootstrap().await?;
+            }
             Start::Join => {
-                join(config, discovery, &advertise_addr, peer_tls.as_ref()).await?;
+                join(config, discovery, &advertise_addr, peer_tls.as_ref(), &node).await?;
                 node.wait_voter(JOIN_DEADLINE).await?;
             }
         }
@@ -501,18 +510,19 @@ async fn start_raft(
 }
 
 /// Asks the members (`cluster.join_addr`, or those discovery finds, looked up again every round) to add
-/// this node, every 2 s for up to 60 s. A member that refuses hands out a nonce; with `cluster.secret`
-/// set the next attempt proves the secret over it (docs/cluster.md §5), so the secret itself is never sent.
+/// this node, every 2 s for up to 60 s. Each attempt first asks the member to remove this node's id (a
+/// no-op unless the id is a member: a node that lost its data and rejoins under its old id), then admits
+/// Raft traffic and asks to join, so the leader replicates to this node as a new member from the start.
 async fn join(
     config: &Config,
     discovery: Option<&Discovery>,
     advertise: &str,
     tls: Option<&PeerTls>,
+    node: &RaftNode,
 ) -> anyhow::Result<()> {
-    let body =
-        serde_json::to_vec(&serde_json::json!({"id": config.cluster.node_id, "addr": advertise}))?;
-    let secret = doq_consensus::ClusterSecret::new(&config.cluster.secret);
-    let path = "/API/v1/cluster/join";
+    let id = &config.cluster.node_id;
+    let leave = serde_json::to_vec(&serde_json::json!({ "id": id }))?;
+    let join = serde_json::to_vec(&serde_json::json!({ "id": id, "addr": advertise }))?;
     let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
     let mut last = String::from("no attempt");
     loop {
@@ -524,52 +534,73 @@ async fn join(
             last = "no peer discovered yet".into();
         }
         for addr in &addrs {
-            let mut nonce: Option<String> = None;
-            // At most two tries per member: plain (or with the token), then with a proof over its nonce.
-            for _ in 0..2 {
-                let mut headers = Vec::new();
-                if !config.auth.token.is_empty() {
-                    headers.push(("authorization", format!("Bearer {}", config.auth.token)));
+            let attempt = async {
+                membership_call(config, addr, "/API/v1/cluster/leave", &leave, tls).await?;
+                node.admit_peers();
+                membership_call(config, addr, "/API/v1/cluster/join", &join, tls).await
+            };
+            match attempt.await {
+                Ok(()) => {
+                    info!(via = %addr, "joined the cluster");
+                    return Ok(());
                 }
-                if let (Some(secret), Some(nonce)) = (&secret, &nonce) {
-                    headers.push((
-                        doq_consensus::secret::PROOF_HEADER,
-                        secret.prove(nonce, path, &body),
-                    ));
-                }
-                match peer_tls::post(addr, path, &headers, body.clone(), tls).await {
-                    Ok(resp) if resp.status.is_success() => {
-                        info!(via = %addr, "joined the cluster");
-                        return Ok(());
-                    }
-                    Ok(resp) => {
-                        let offered = resp
-                            .headers
-                            .get(doq_consensus::secret::NONCE_HEADER)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned);
-                        last = format!(
-                            "{addr}: {} {}",
-                            resp.status,
-                            String::from_utf8_lossy(&resp.body)
-                        );
-                        match offered {
-                            Some(n) if secret.is_some() && nonce.is_none() => nonce = Some(n),
-                            _ => break,
-                        }
-                    }
-                    Err(e) => {
-                        last = format!("{addr}: {e:#}");
-                        break;
-                    }
+                Err(e) => {
+                    last = e;
+                    warn!(attempt = %last, "join attempt failed; retrying");
                 }
             }
-            warn!(attempt = %last, "join attempt failed; retrying");
         }
         if tokio::time::Instant::now() + JOIN_RETRY > deadline {
             anyhow::bail!("could not join the cluster within {JOIN_DEADLINE:?}: {last}");
         }
         tokio::time::sleep(JOIN_RETRY).await;
+    }
+}
+
+/// Posts a join or leave to member `addr`. A member that refuses hands out a nonce; with
+/// `cluster.secret` set the second try proves the secret over it (docs/cluster.md §5), so the secret
+/// itself is never sent. `Err` says what the member answered.
+async fn membership_call(
+    config: &Config,
+    addr: &str,
+    path: &str,
+    body: &[u8],
+    tls: Option<&PeerTls>,
+) -> Result<(), String> {
+    let secret = doq_consensus::ClusterSecret::new(&config.cluster.secret);
+    let mut nonce: Option<String> = None;
+    // At most two tries: plain (or with the token), then with a proof over the member's nonce.
+    loop {
+        let mut headers = Vec::new();
+        if !config.auth.token.is_empty() {
+            headers.push(("authorization", format!("Bearer {}", config.auth.token)));
+        }
+        if let (Some(secret), Some(nonce)) = (&secret, &nonce) {
+            headers.push((
+                doq_consensus::secret::PROOF_HEADER,
+                secret.prove(nonce, path, body),
+            ));
+        }
+        let resp = peer_tls::post(addr, path, &headers, body.to_vec(), tls)
+            .await
+            .map_err(|e| format!("{addr}{path}: {e:#}"))?;
+        if resp.status.is_success() {
+            return Ok(());
+        }
+        let offered = resp
+            .headers
+            .get(doq_consensus::secret::NONCE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let answer = format!(
+            "{addr}{path}: {} {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        );
+        match offered {
+            Some(n) if secret.is_some() && nonce.is_none() => nonce = Some(n),
+            _ => return Err(answer),
+        }
     }
 }
 

@@ -32,16 +32,16 @@ const KILL_AT: usize = 80;
 /// How long the writers may run, at most.
 const LOAD_DEADLINE: Duration = Duration::from_secs(40);
 /// How long the cluster may take to elect a leader or to catch a node up.
-const CONVERGE: Duration = Duration::from_secs(30);
+pub(crate) const CONVERGE: Duration = Duration::from_secs(30);
 
 /// One node's fixed ports, so a restart keeps its Raft address (members remember it).
 #[derive(Clone, Copy)]
-struct Ports {
-    http: u16,
-    raft: u16,
+pub(crate) struct Ports {
+    pub(crate) http: u16,
+    pub(crate) raft: u16,
 }
 
-fn args(i: usize, ports: Ports, data: &Path, join: Option<u16>) -> Vec<String> {
+pub(crate) fn args(i: usize, ports: Ports, data: &Path, join: Option<u16>) -> Vec<String> {
     let mut a: Vec<String> = [
         "--http.host",
         "127.0.0.1",
@@ -78,12 +78,12 @@ fn args(i: usize, ports: Ports, data: &Path, join: Option<u16>) -> Vec<String> {
     a
 }
 
-async fn status(c: &Client) -> Value {
+pub(crate) async fn status(c: &Client) -> Value {
     check_status(&c.get("/API/v1/cluster/status").await, 200)
 }
 
 /// Waits until `c`'s node knows a leader other than `not`, and returns its id.
-async fn leader_other_than(c: &Client, not: Option<&str>) -> String {
+pub(crate) async fn leader_other_than(c: &Client, not: Option<&str>) -> String {
     let deadline = Instant::now() + CONVERGE;
     loop {
         let got = c.get("/API/v1/cluster/status").await;

@@ -19,6 +19,7 @@ mod grpc;
 mod metrics;
 mod migration;
 mod quickstart;
+mod rejoin;
 mod signals;
 
 use std::{

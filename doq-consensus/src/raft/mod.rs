@@ -25,7 +25,7 @@ pub(crate) mod wire;
 use std::{
     collections::BTreeSet,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
     time::Duration,
@@ -152,6 +152,8 @@ pub(crate) struct Inner {
     /// Forwarded writes answered by the leader, and those that failed (`doq_raft_forwarded_requests_total`).
     forwarded_ok: AtomicU64,
     forwarded_failed: AtomicU64,
+    /// While set, Raft traffic from the other members is refused ([`RaftNode::hold_peers`]).
+    peers_held: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -250,6 +252,7 @@ impl RaftNode {
                 local_reads,
                 forwarded_ok: AtomicU64::new(0),
                 forwarded_failed: AtomicU64::new(0),
+                peers_held: AtomicBool::new(false),
             }
         });
         Ok(Self { inner })
@@ -295,6 +298,21 @@ impl RaftNode {
             .map_err(|e| Error::Internal(format!("bootstrap: {e}")))?;
         info!(node_id = %self.inner.options.node_id, "bootstrapped a one-voter cluster");
         Ok(())
+    }
+
+    /// Refuses Raft traffic from the other members (AppendEntries, Vote and InstallSnapshot answer
+    /// `UNAVAILABLE`, which their sender retries) until [`RaftNode::admit_peers`]. A pristine node that
+    /// is about to join holds them off until its id's old membership is cleared: a node that lost its
+    /// data and comes back under the same id would otherwise answer the leader's replication for the
+    /// member it was with an empty log, a log going backwards, on which openraft stops the leader's
+    /// Raft (docs/cluster.md §5, "a node that lost its data").
+    pub fn hold_peers(&self) {
+        self.inner.peers_held.store(true, Ordering::Release);
+    }
+
+    /// Accepts Raft traffic again (see [`RaftNode::hold_peers`]).
+    pub fn admit_peers(&self) {
+        self.inner.peers_held.store(false, Ordering::Release);
     }
 
     /// Waits until this node knows a leader (and, with `leader_only`, is it).

@@ -2,7 +2,7 @@
 //! writes, read indexes and membership changes as the leader. A forwarded request is never forwarded
 //! again: a node that is not the leader answers "unavailable" and the caller retries. When
 //! `cluster.secret` is set, a call without a valid token is refused (`UNAUTHENTICATED`) before decoding.
-use std::sync::Arc;
+use std::sync::{atomic::Ordering, Arc};
 
 use doq_proto::cluster::{cluster_server::Cluster, Frame};
 use openraft::raft::VoteRequest;
@@ -28,6 +28,17 @@ impl ClusterService {
     fn open(&self, req: Request<Frame>) -> Result<Vec<u8>, Status> {
         Ok(req.into_inner().payload)
     }
+
+    /// The payload of a Raft RPC (append, vote, snapshot), unless this node holds peers off
+    /// ([`super::RaftNode::hold_peers`]).
+    fn open_raft(&self, req: Request<Frame>) -> Result<Vec<u8>, Status> {
+        if self.inner.peers_held.load(Ordering::Acquire) {
+            return Err(Status::unavailable(
+                "this node is rejoining the cluster: it takes Raft traffic once its old membership is cleared",
+            ));
+        }
+        self.open(req)
+    }
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
@@ -44,7 +55,7 @@ fn reply<T: Serialize>(value: &T) -> Result<Response<Frame>, Status> {
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn append_entries(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let rpc = wire::decode_append(&self.open(req)?)
+        let rpc = wire::decode_append(&self.open_raft(req)?)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (began, entries) = (std::time::Instant::now(), rpc.entries.len());
         let answer = self.inner.raft.append_entries(rpc).await;
@@ -53,12 +64,12 @@ impl Cluster for ClusterService {
     }
 
     async fn vote(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let rpc: VoteRequest<u64> = decode(&self.open(req)?)?;
+        let rpc: VoteRequest<u64> = decode(&self.open_raft(req)?)?;
         reply(&self.inner.raft.vote(rpc).await)
     }
 
     async fn install_snapshot(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let rpc = wire::decode_snapshot(&self.open(req)?)
+        let rpc = wire::decode_snapshot(&self.open_raft(req)?)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         reply(&self.inner.raft.install_snapshot(rpc).await)
     }
