@@ -248,7 +248,8 @@ mod tests {
             let (node, config) = node(dir.path(), tls).await;
             assert_eq!(get(&config, "/readyz").await.unwrap(), "OK", "tls: {tls}");
             assert_eq!(get(&config, "livez").await.unwrap(), "OK", "tls: {tls}");
-            let missing = get(&config, "/no-such-route").await.unwrap_err();
+            // Outside the API an unknown path is the admin UI's page (deep links), so ask the API.
+            let missing = get(&config, "/API/v1/no-such-route").await.unwrap_err();
             assert!(missing.to_string().contains("404"), "{missing:#}");
             node.stop().await.unwrap();
         }

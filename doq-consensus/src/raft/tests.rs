@@ -115,7 +115,9 @@ impl TestNode {
             advertise_addr: addr.clone(),
             heartbeat_ms: 50,
             election_timeout_ms: 500,
-            apply_timeout: Duration::from_secs(5),
+            // Generous: under the whole suite's load a debug build writes the multi-MiB entries of the
+            // lagging-follower case slowly, and no case waits for this timeout to expire.
+            apply_timeout: Duration::from_secs(30),
             snapshot_threshold,
             secret: "s3cret".into(),
             tls: None,

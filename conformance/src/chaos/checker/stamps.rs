@@ -8,7 +8,7 @@ use super::{Op, Outcome, Report};
 use crate::chaos::history::{Answer, Call};
 
 /// DOQ's snowflake epoch, Unix milliseconds.
-const EPOCH_MS: u64 = 1_288_834_974_657;
+pub(super) const EPOCH_MS: u64 = 1_288_834_974_657;
 /// Allowed difference between a stamp and the harness's clock.
 const SLACK_MS: u64 = 1_000;
 

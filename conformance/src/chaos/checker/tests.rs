@@ -18,7 +18,8 @@ impl H {
             process: super::super::history::NEMESIS,
             node: None,
             kind: EventKind::Meta(Meta {
-                started_unix_ms: 0,
+                // The run starts at DOQ's epoch, so the small ids below carry stamps from its start.
+                started_unix_ms: stamps::EPOCH_MS,
                 seed: 0,
                 backend: "memory".into(),
                 queues: vec![QueueMeta {
@@ -358,4 +359,23 @@ fn an_invocation_without_completion_counts_as_unknown() {
     let c = h.check();
     assert!(c.valid(), "{c:?}");
     assert_eq!((c.unknown, c.recovered), (1, 1), "{c:?}");
+}
+
+#[test]
+fn an_id_stamped_after_its_enqueue_was_answered_is_a_clock_violation() {
+    // Stamped 10 s into the run, but answered 1 ms after it started: a node's clock leaked in.
+    let ahead = (10_000u64 << 22).to_string();
+    let c = H::new()
+        .enqueue(0, 1, "a", Some(&ahead))
+        .read(SEC, &ahead, Some("a"))
+        .check();
+    assert_eq!(c.stamps_ahead, 1, "{c:?}");
+    assert!(!c.valid(), "{c:?}");
+    // Stamped before it was sent (a leader whose clock went back keeps the last stamp): allowed.
+    let c = H::new()
+        .enqueue(20 * SEC, 1, "a", Some("1"))
+        .read(30 * SEC, "1", Some("a"))
+        .check();
+    assert_eq!((c.stamps_ahead, c.stamps_behind), (0, 1), "{c:?}");
+    assert!(c.valid(), "{c:?}");
 }
