@@ -78,6 +78,46 @@ pub(crate) fn args(i: usize, ports: Ports, data: &Path, join: Option<u16>) -> Ve
     a
 }
 
+/// Three processes on loopback: node-0 bootstraps, node-1 and node-2 join it.
+pub(crate) struct Three {
+    pub(crate) ports: Vec<Ports>,
+    /// `None` while a node is down.
+    pub(crate) nodes: Vec<Option<Doq>>,
+    pub(crate) clients: Vec<Client>,
+}
+
+impl Three {
+    pub(crate) async fn start(data: &Path, log_dir: &Path) -> Self {
+        let ports: Vec<Ports> = (0..3)
+            .map(|_| Ports {
+                http: free_port(),
+                raft: free_port(),
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            let join = (i > 0).then_some(ports[0].http);
+            nodes.push(Some(
+                Doq::spawn(&args(i, *p, data, join), p.http, log_dir).await,
+            ));
+        }
+        let clients = ports
+            .iter()
+            .map(|p| {
+                Client::with_timeout(
+                    format!("http://127.0.0.1:{}", p.http),
+                    Duration::from_secs(8),
+                )
+            })
+            .collect();
+        Self {
+            ports,
+            nodes,
+            clients,
+        }
+    }
+}
+
 pub(crate) async fn status(c: &Client) -> Value {
     check_status(&c.get("/API/v1/cluster/status").await, 200)
 }
@@ -189,30 +229,13 @@ async fn three_processes_fail_over_without_losing_acknowledged_writes() {
     crate::init_tracing();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let ports: Vec<Ports> = (0..3)
-        .map(|_| Ports {
-            http: free_port(),
-            raft: free_port(),
-        })
-        .collect();
 
     info!("--- node-0 bootstraps, node-1 and node-2 join it");
-    let mut nodes: Vec<Option<Doq>> = Vec::new();
-    for (i, p) in ports.iter().enumerate() {
-        let join = (i > 0).then_some(ports[0].http);
-        nodes.push(Some(
-            Doq::spawn(&args(i, *p, &data, join), p.http, tmp.path()).await,
-        ));
-    }
-    let clients: Vec<Client> = ports
-        .iter()
-        .map(|p| {
-            Client::with_timeout(
-                format!("http://127.0.0.1:{}", p.http),
-                Duration::from_secs(8),
-            )
-        })
-        .collect();
+    let Three {
+        ports,
+        mut nodes,
+        clients,
+    } = Three::start(&data, tmp.path()).await;
     let servers = check_status(&clients[2].get("/API/v1/cluster/servers").await, 200);
     let list = servers["servers"].as_array().unwrap();
     if list.len() != 3 {

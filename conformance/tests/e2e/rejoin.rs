@@ -14,8 +14,8 @@ use serde_json::json;
 use tracing::info;
 
 use crate::{
-    cluster::{args, leader_other_than, status, Ports, CONVERGE},
-    free_port, Doq,
+    cluster::{args, leader_other_than, status, Three, CONVERGE},
+    Doq,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -23,28 +23,11 @@ async fn a_follower_that_lost_its_data_rejoins_under_its_old_id() {
     crate::init_tracing();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let ports: Vec<Ports> = (0..3)
-        .map(|_| Ports {
-            http: free_port(),
-            raft: free_port(),
-        })
-        .collect();
-    let mut nodes: Vec<Option<Doq>> = Vec::new();
-    for (i, p) in ports.iter().enumerate() {
-        let join = (i > 0).then_some(ports[0].http);
-        nodes.push(Some(
-            Doq::spawn(&args(i, *p, &data, join), p.http, tmp.path()).await,
-        ));
-    }
-    let clients: Vec<Client> = ports
-        .iter()
-        .map(|p| {
-            Client::with_timeout(
-                format!("http://127.0.0.1:{}", p.http),
-                Duration::from_secs(8),
-            )
-        })
-        .collect();
+    let Three {
+        ports,
+        mut nodes,
+        clients,
+    } = Three::start(&data, tmp.path()).await;
     let leader = leader_other_than(&clients[0], None).await;
     let leader_index: usize = leader
         .strip_prefix("node-")
@@ -57,17 +40,7 @@ async fn a_follower_that_lost_its_data_rejoins_under_its_old_id() {
     let q = "rejoin";
     create_delayed(via, q, json!({})).await;
     let mut acked = Vec::new();
-    for n in 0..120 {
-        let got = check_status(
-            &via.post(
-                &messages(q),
-                &json!({ "priority": 10, "content": format!("m{n}") }),
-            )
-            .await,
-            200,
-        );
-        acked.push((id_field(&got, "id"), format!("m{n}")));
-    }
+    enqueue(via, q, 0..120, &mut acked).await;
 
     info!(
         victim,
@@ -76,17 +49,7 @@ async fn a_follower_that_lost_its_data_rejoins_under_its_old_id() {
     nodes[victim].take().unwrap().kill9();
     let dir = data.join(format!("node-{victim}"));
     std::fs::remove_dir_all(&dir).unwrap();
-    for n in 120..140 {
-        let got = check_status(
-            &via.post(
-                &messages(q),
-                &json!({ "priority": 10, "content": format!("m{n}") }),
-            )
-            .await,
-            200,
-        );
-        acked.push((id_field(&got, "id"), format!("m{n}")));
-    }
+    enqueue(via, q, 120..140, &mut acked).await;
     let p = ports[victim];
     nodes[victim] = Some(
         Doq::spawn(
@@ -140,5 +103,23 @@ async fn a_follower_that_lost_its_data_rejoins_under_its_old_id() {
     );
     for node in nodes.into_iter().flatten() {
         node.stop().await;
+    }
+}
+
+/// Enqueues `m<n>` for every n in `range` through `via`, each acknowledged, into `acked` (id, content).
+async fn enqueue(
+    via: &Client,
+    q: &str,
+    range: std::ops::Range<usize>,
+    acked: &mut Vec<(String, String)>,
+) {
+    for n in range {
+        let content = format!("m{n}");
+        let got = check_status(
+            &via.post(&messages(q), &json!({ "priority": 10, "content": content }))
+                .await,
+            200,
+        );
+        acked.push((id_field(&got, "id"), content));
     }
 }
