@@ -7,6 +7,9 @@
 # Needs: nats-server (apt-get install -y nats-server) and qbench built from the team's shared tools;
 # DOQ=/path/to/doq skips building doq (QBENCH=/path/to/qbench, default
 # ../shared/tools/qbench/target/release/qbench).
+# FSYNCS=1 runs each doq node under `strace -f --seccomp-bpf -c` counting fsync/fdatasync/sync_file_range,
+# and prints the syncs per acknowledged client write summed over the cluster (each qbench iteration is three
+# writes: enqueue, dequeue, ack). The tracing costs some throughput, so take the it/s from a run without it.
 # Every server listens on 127.0.0.1 only, keeps its data under a temp dir, and is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +24,8 @@ if [ -z "${DOQ:-}" ]; then
 fi
 DATA=$(mktemp -d /tmp/doq-cluster-bench.XXXXXX)
 PIDS=()
-stop() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
+# A PID may be strace's (FSYNCS=1): stop its child, the node, first; strace then writes its counts and exits.
+stop() { for p in "${PIDS[@]}"; do kill $(pgrep -P "$p") "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
 trap 'stop; rm -rf "$DATA"' EXIT
 wait_port() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 run() { # label target addrs extra-args...
@@ -36,12 +40,29 @@ run() { # label target addrs extra-args...
 for i in 0 1 2; do
     join=()
     [ "$i" -gt 0 ] && join=(--cluster.join_addr 127.0.0.1:18000)
-    "$DOQ" --cluster.node_id "node-$i" --http.host 127.0.0.1 --http.port "1800$i" \
+    wrap=()
+    [ "${FSYNCS:-0}" = 1 ] && wrap=(strace -f --seccomp-bpf -qq -c -o "$DATA/fsyncs-$i.txt" \
+        -e trace=fsync,fdatasync,sync_file_range)
+    "${wrap[@]}" "$DOQ" --cluster.node_id "node-$i" --http.host 127.0.0.1 --http.port "1800$i" \
         --raft.address "127.0.0.1:1900$i" --grpc.address "" --storage.data_dir "$DATA/doq" \
         --logging.level warn "${join[@]}" & PIDS+=($!)
     wait_port "1800$i"
 done
 run doq-raft3-redb-always doq-http 127.0.0.1:18000,127.0.0.1:18001,127.0.0.1:18002 --doq-ack explicit
+if [ "${FSYNCS:-0}" = 1 ]; then
+    python3 - "$DATA" <<'PY' >&2
+import json, pathlib, sys
+d = pathlib.Path(sys.argv[1])
+syncs = 0
+for f in sorted(d.glob("fsyncs-*.txt")):
+    for line in f.read_text().splitlines():
+        parts = line.split()
+        if parts and parts[-1] in ("fsync", "fdatasync", "sync_file_range"):
+            syncs += int(parts[3] if len(parts) >= 6 else parts[-2])
+its = json.loads((d / "doq-raft3-redb-always.json").read_text())["iterations_ok"]
+print(f"syncs over the three nodes: {syncs}; acknowledged writes: {3 * its}; per write: {syncs / (3 * its):.3f}")
+PY
+fi
 
 # NATS JetStream: three servers, one cluster, an R3 file-storage work-queue stream.
 for i in 1 2 3; do

@@ -30,15 +30,17 @@ URL="http://127.0.0.1:$PORT"
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 now_ms() { date +%s%3N; }
-start() { # backend dir -> sets PID; prints ms from start to /readyz 200
+# backend dir -> sets PID and READY_MS (ms from start to /readyz 200). Runs in this shell, not in a
+# `$(…)` subshell: there PID would be lost, and the server would hold the substitution's pipe open.
+start() {
     local t0
     t0=$(now_ms)
     "$DOQ" --http.host 127.0.0.1 --http.port "$PORT" --grpc.address "127.0.0.1:$GRPC_PORT" \
         --storage.backend "$1" --storage.sync always --storage.data_dir "$2" --logging.level warn \
-        2>>"$2.log" &
+        >>"$2.log" 2>&1 &
     PID=$!
     for _ in $(seq 6000); do
-        if curl -fs -o /dev/null "$URL/readyz"; then echo $(($(now_ms) - t0)); return 0; fi
+        if curl -fs -o /dev/null "$URL/readyz"; then READY_MS=$(($(now_ms) - t0)); return 0; fi
         kill -0 "$PID" 2>/dev/null || { echo "doq exited; see $2.log" >&2; return 1; }
         sleep 0.01
     done
@@ -59,7 +61,7 @@ PY
 ROWS=()
 for backend in $BACKENDS; do
     dir="$DATA/doq-$backend"
-    start "$backend" "$dir" >/dev/null
+    start "$backend" "$dir"
     curl -fs -o /dev/null -X POST "$URL/API/v1/queues" -H 'content-type: application/json' \
         -d '{"name":"scale","type":"delayed","settings":{}}'
     t0=$(now_ms)
@@ -68,7 +70,8 @@ for backend in $BACKENDS; do
     fill_s=$(python3 -c "print(f'{($(now_ms) - $t0) / 1000:.1f}')")
     filled_rss=$(rss_mb "$PID")
     stop
-    ready_ms=$(start "$backend" "$dir")
+    start "$backend" "$dir"
+    ready_ms=$READY_MS
     ready_rss=$(rss_mb "$PID")
     n=$(count scale)
     read_rss=$(rss_mb "$PID")

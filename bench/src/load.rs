@@ -6,8 +6,8 @@
 //! - `--ack explicit` dequeues with a lease and acks by id (3 requests, at-least-once); `--ack auto`
 //!   dequeues with `ack=true` (2 requests, at-most-once).
 //! - `--batch N` enqueues N messages in one request (`/batch/enqueue`, `EnqueueBatch`) and dequeues up to
-//!   N in one (`/batch/dequeue`, `DequeueBatch`); explicit acks are then one `AckBatch` over gRPC and N
-//!   acks over HTTP (HTTP batch ack is not built).
+//!   N in one (`/batch/dequeue`, `DequeueBatch`); explicit acks are then one batch ack (`AckBatch` over
+//!   gRPC, `/batch/ack` over HTTP).
 //!
 //! - `--enqueue-only` sends only the enqueues (the queue grows; `--batch` sets messages per request):
 //!   the ingest rate of HTTP batch enqueue or gRPC `EnqueueBatch`.

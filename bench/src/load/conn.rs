@@ -60,6 +60,19 @@ struct BatchDequeuedHttp {
     messages: Vec<DequeuedHttp>,
 }
 
+#[derive(Deserialize)]
+struct BatchAckedHttp {
+    results: Vec<AckResultHttp>,
+}
+
+#[derive(Deserialize)]
+struct AckResultHttp {
+    id: String,
+    status: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
 impl Conn {
     /// Connects to `addr` (`http://host:port`).
     pub(crate) async fn open(
@@ -274,9 +287,27 @@ impl Conn {
     pub(crate) async fn ack(&mut self, queue: &str, taken: &[Taken]) -> anyhow::Result<()> {
         match self {
             Self::Http(h) => {
-                for t in taken {
-                    let path = format!("/API/v1/queues/{queue}/messages/{}/ack", t.http_id);
+                if let [one] = taken {
+                    let path = format!("/API/v1/queues/{queue}/messages/{}/ack", one.http_id);
                     h.expect_ok(Method::POST, &path, None).await?;
+                } else {
+                    let items: Vec<_> = taken
+                        .iter()
+                        .map(|t| serde_json::json!({ "id": t.http_id }))
+                        .collect();
+                    let body = serde_json::json!({ "messages": items }).to_string();
+                    let path = format!("/API/v1/queues/{queue}/batch/ack");
+                    let text = h.expect_ok(Method::POST, &path, Some(body)).await?;
+                    let acked: BatchAckedHttp = serde_json::from_str(&text)?;
+                    if let Some(failed) = acked.results.iter().find(|r| r.status != "ACKNOWLEDGED")
+                    {
+                        bail!(
+                            "batch ack of {}: {} {}",
+                            failed.id,
+                            failed.status,
+                            failed.message.as_deref().unwrap_or_default()
+                        );
+                    }
                 }
             }
             Self::Grpc(g) => {
