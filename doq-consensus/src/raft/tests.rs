@@ -207,6 +207,11 @@ fn enqueue(n: usize) -> Command {
 /// Waits until every node has applied what `leader` has, then checks they agree on the digest and on the
 /// cluster id (which backups carry, so an incremental from any node continues a full one from another).
 async fn converge(leader: &TestNode, nodes: &[&TestNode]) -> u64 {
+    converge_within(leader, nodes, WAIT).await
+}
+
+/// [`converge`], waiting up to `wait` for each node to catch up.
+async fn converge_within(leader: &TestNode, nodes: &[&TestNode], wait: Duration) -> u64 {
     let target = leader.applied();
     let digest = leader.node.view().digest().unwrap();
     let cluster_id = doq_storage::cluster_id(&*leader.node.view().store()).unwrap();
@@ -215,7 +220,7 @@ async fn converge(leader: &TestNode, nodes: &[&TestNode]) -> u64 {
         "the first command sets the cluster id"
     );
     for n in nodes {
-        n.node.wait_applied(target, WAIT).await.unwrap();
+        n.node.wait_applied(target, wait).await.unwrap();
         assert_eq!(
             n.node.view().digest().unwrap(),
             digest,
@@ -446,7 +451,9 @@ async fn a_lagging_follower_catches_up_on_large_entries_in_bounded_messages() {
             .unwrap();
     }
     let n2 = start(2, Some(n2_addr)).await;
-    converge(&n0, &[&n1, &n2]).await;
+    // 70 MiB to catch up: a debug build on a loaded 2-core machine took over 20 s (the entries are JSON
+    // with base64 inside), so allow more; what this case checks is that it completes, not how fast.
+    converge_within(&n0, &[&n1, &n2], Duration::from_secs(120)).await;
     n2.stop().await;
     n1.stop().await;
     n0.stop().await;
