@@ -1,5 +1,8 @@
 //! The wall clock. Only proposers read it; the time they read travels inside each command.
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
 
 use doq_api::{Clock, Timestamp};
 
@@ -13,5 +16,11 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    fn monotonic(&self) -> Duration {
+        // One origin for the process, so every SystemClock (and every clock built on one) agrees.
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        ORIGIN.get_or_init(Instant::now).elapsed()
     }
 }

@@ -13,6 +13,7 @@ mod health;
 pub mod raft;
 pub mod secret;
 mod single;
+mod stamper;
 mod view;
 
 pub use checked::Checked;

@@ -31,6 +31,7 @@ use tracing::info;
 use crate::{
     applier::{Applier, Group, StageError},
     consensus::{ClusterStatus, Consensus, Member, NodeInfo, Role},
+    stamper::Stamper,
     view::{Shared, StateView},
 };
 
@@ -239,6 +240,7 @@ fn write_loop(
 ) {
     let mut applier = Applier::new(Arc::clone(shared), applied);
     let mut last_now = shared.read().map_or(Timestamp(0), |e| e.last_now());
+    let mut stamper = Stamper::default();
     let mut stopping = false;
     let mut msgs = VecDeque::new();
     while !stopping {
@@ -258,7 +260,7 @@ fn write_loop(
             match m {
                 Msg::Propose(command, reply) => {
                     // The proposer stamps time (never backwards) and the weighted-pick seed.
-                    last_now = shared.clock.now().max(last_now);
+                    last_now = stamper.next(&*shared.clock, last_now);
                     run.push(Stamped {
                         now: last_now,
                         seed: rand::random(),

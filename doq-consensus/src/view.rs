@@ -383,6 +383,11 @@ impl StateView {
         self.shared.clock.now()
     }
 
+    /// The clock a proposer on this node stamps from.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        &*self.shared.clock
+    }
+
     /// The storage backend's name.
     pub fn backend(&self) -> &'static str {
         self.shared.store.backend()

@@ -14,8 +14,10 @@
 //! stores are not wrapped.
 //!
 //! Why the clock hook is safe to have: the replicated state machine never reads a clock; the leader
-//! stamps each write, never below the last applied stamp (docs/semantics.md §1). A node whose clock
-//! jumps back changes nothing but its own reads of lease state; the harness checks that.
+//! stamps each write, never below the last applied stamp and at the monotonic clock's pace while its
+//! wall clock is behind (docs/semantics.md §1). The offset moves only the wall clock, as a real jump
+//! does. A node whose clock jumps back changes nothing but its own reads of lease state; the harness
+//! checks that.
 use std::{
     path::{Path, PathBuf},
     sync::{
@@ -52,6 +54,11 @@ impl Clock for OffsetClock {
         let now = SystemClock.now().0;
         let offset = self.offset_ms.load(Ordering::SeqCst);
         Timestamp(now.saturating_add_signed(offset))
+    }
+
+    /// The offset moves only the wall clock, as a real clock jump does.
+    fn monotonic(&self) -> Duration {
+        SystemClock.monotonic()
     }
 }
 

@@ -15,7 +15,7 @@ use super::{
     codec,
     types::{Request, TypeConfig},
 };
-use crate::view::StateView;
+use crate::{stamper::Stamper, view::StateView};
 
 /// Most commands in one entry: enough to carry every write of a loaded node in one round, few enough
 /// that an entry stays a modest AppendEntries payload.
@@ -89,6 +89,7 @@ async fn run(raft: Raft<TypeConfig>, view: StateView, mut rx: mpsc::Receiver<Pen
     // engine's time when it can without waiting: a proposer never blocks behind the applier's lock
     // (the engine clamps with `max(now, last_now)` anyway, so a lower stamp is harmless).
     let mut floor = Timestamp(0);
+    let mut stamper = Stamper::default();
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
@@ -110,7 +111,7 @@ async fn run(raft: Raft<TypeConfig>, view: StateView, mut rx: mpsc::Receiver<Pen
         if let Ok(engine) = view.shared.engine.try_read() {
             floor = floor.max(engine.last_now());
         }
-        let now = view.now().max(floor);
+        let now = stamper.next(view.clock(), floor);
         floor = now;
         let mut stamped = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());

@@ -413,3 +413,54 @@ async fn many_writes_share_a_sync() {
     );
     node.shutdown().await.unwrap();
 }
+
+fn dequeue_one(q: &QueueName) -> Command {
+    Command::Dequeue {
+        queue: q.clone(),
+        ack: false,
+        max: 1,
+    }
+}
+
+async fn deliveries(node: &SingleNode, q: &QueueName) -> Vec<doq_api::Delivery> {
+    match node.propose(dequeue_one(q)).await {
+        Ok(Reply::Dequeued(d)) => d,
+        Err(Error::QueueEmpty(_)) => Vec::new(),
+        other => panic!("a dequeue answered {other:?}"),
+    }
+}
+
+/// The fault checker's `clock-jump` found this: while the leader's wall clock was an hour behind,
+/// stamps stood still at the moment of the jump, so a lease granted 50 s later counted from the jump
+/// and ended 50 s early, and a second consumer got the message while the first still held it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_granted_while_the_clock_is_behind_lasts_its_whole_ack_timeout() {
+    const T0: u64 = 1_800_000_000_000;
+    let clock = ManualClock::new(Timestamp(T0));
+    let (node, _) = faulty_node(&clock);
+    let q = QueueName::new("q").unwrap();
+    create(&node, &q).await;
+    node.propose(enqueue_id(&q, 1)).await.unwrap();
+
+    clock.set(Timestamp(T0 - 3_600_000));
+    clock.advance_ms(50_000);
+    let first = deliveries(&node, &q).await;
+    assert_eq!(first.len(), 1, "the message is delivered");
+    clock.set(Timestamp(T0 + 50_000));
+
+    clock.advance_ms(59_000);
+    assert!(
+        deliveries(&node, &q).await.is_empty(),
+        "59 s into a 60 s lease the first consumer still holds the message"
+    );
+    clock.advance_ms(2_000);
+    let again = deliveries(&node, &q).await;
+    assert_eq!(
+        again
+            .iter()
+            .map(|d| (d.id, d.deliveries))
+            .collect::<Vec<_>>(),
+        vec![(MessageId(1), 2)],
+        "once the lease has expired the message is delivered again"
+    );
+}
