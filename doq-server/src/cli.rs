@@ -269,8 +269,11 @@ fn with_config(settings: &[String], f: impl FnOnce(&Config) -> anyhow::Result<()
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    telemetry::init(&config.logging);
-    match f(&config) {
+    let log = telemetry::init(&config.logging);
+    let outcome = f(&config);
+    // Every queued log line is out before the error that ends the process.
+    drop(log);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("doq: {e:#}");
