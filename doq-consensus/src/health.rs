@@ -51,6 +51,8 @@ struct State {
     broken: Option<String>,
     /// The last commit failed; cleared by the next successful one.
     storage: Option<String>,
+    /// A Raft log call is failing and being retried; cleared when it works.
+    log: Option<String>,
 }
 
 impl Health {
@@ -71,6 +73,17 @@ impl Health {
     pub(crate) fn commit_failed(&self, e: &Error) {
         let why = e.to_string();
         self.with(|s| s.storage = Some(why));
+    }
+
+    /// A Raft log call failed (it is being retried).
+    pub(crate) fn log_failed(&self, what: &str, e: &doq_storage::Error) {
+        let why = format!("{what}: {e}");
+        self.with(|s| s.log = Some(why));
+    }
+
+    /// The Raft log works again.
+    pub(crate) fn log_recovered(&self) {
+        self.with(|s| s.log = None);
     }
 
     /// The engine could not be rebuilt: every command is refused until it is.
@@ -95,8 +108,13 @@ impl Health {
                 "applier stopped until the engine is rebuilt: {why}"
             ));
         }
-        s.storage
-            .as_ref()
-            .map(|why| format!("the last storage commit failed: {why}"))
+        let mut reasons = Vec::new();
+        if let Some(why) = &s.log {
+            reasons.push(format!("the Raft log cannot be written or read: {why}"));
+        }
+        if let Some(why) = &s.storage {
+            reasons.push(format!("the last storage commit failed: {why}"));
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 }

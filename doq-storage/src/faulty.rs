@@ -58,13 +58,13 @@ impl InjectedFault {
 ///   behind a commit that is known to be in flight;
 /// - [`fail_reads`](Self::fail_reads): every read method fails while set;
 /// - [`fail_read`](Self::fail_read): the Nth read from now fails, once;
-/// - [`fill_disk`](Self::fill_disk): every commit and flush fails with ENOSPC (`No space left on
-///   device`, the OS error itself, as a full disk gives it) until the disk is "freed" again.
+/// - [`fill_disk`](Self::fill_disk): every commit, flush and Raft log write fails with ENOSPC (`No space
+///   left on device`, the OS error itself, as a full disk gives it) until the disk is "freed" again.
 ///
 /// Injected errors are [`Error::Backend`] with the inner store's backend name and [`InjectedFault`] as
 /// their source. Knobs take `&self`, so a test can turn them while the store is shared. When `S` is also a
-/// [`LogStore`], so is the wrapper, passing every log call through untouched: wrap a store with
-/// `Stores::shared` to fault its queue half while its log works.
+/// [`LogStore`], so is the wrapper, passing every log call through untouched except in `fill_disk`: wrap
+/// a store with `Stores::shared` to fault its queue half while its log works.
 pub struct FaultyStore<S> {
     inner: S,
     /// Commits attempted so far, failed ones included.
@@ -173,8 +173,8 @@ impl<S: QueueStore> FaultyStore<S> {
         Ok(())
     }
 
-    /// While `on`, the disk is full: every commit and flush fails with ENOSPC and writes nothing
-    /// (reads still work). `false` frees the space.
+    /// While `on`, the disk is full: every commit, flush and log write (append, truncate, purge, save)
+    /// fails with ENOSPC and writes nothing (reads still work). `false` frees the space.
     pub fn fill_disk(&self, on: bool) {
         self.full.store(on, Ordering::SeqCst);
     }
@@ -355,9 +355,19 @@ impl<S: QueueStore> QueueStore for FaultyStore<S> {
 }
 
 #[deny(clippy::missing_trait_methods)]
+impl<S: QueueStore + LogStore> FaultyStore<S> {
+    /// A log write, unless the disk is full.
+    fn log_write(&self, op: &'static str, write: impl FnOnce(&S) -> Result<()>) -> Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(self.no_space(op));
+        }
+        write(&self.inner)
+    }
+}
+
 impl<S: QueueStore + LogStore> LogStore for FaultyStore<S> {
     fn append(&self, entries: &[(u64, Vec<u8>)]) -> Result<()> {
-        self.inner.append(entries)
+        self.log_write("append log", |s| s.append(entries))
     }
 
     fn read(&self, range: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>> {
@@ -365,11 +375,11 @@ impl<S: QueueStore + LogStore> LogStore for FaultyStore<S> {
     }
 
     fn truncate(&self, from: u64) -> Result<()> {
-        self.inner.truncate(from)
+        self.log_write("truncate log", |s| s.truncate(from))
     }
 
     fn purge(&self, upto: u64) -> Result<()> {
-        self.inner.purge(upto)
+        self.log_write("purge log", |s| s.purge(upto))
     }
 
     fn last_purged(&self) -> Result<Option<u64>> {
@@ -381,7 +391,7 @@ impl<S: QueueStore + LogStore> LogStore for FaultyStore<S> {
     }
 
     fn save(&self, key: LogMeta, value: &[u8]) -> Result<()> {
-        self.inner.save(key, value)
+        self.log_write("save log state", |s| s.save(key, value))
     }
 
     fn load(&self, key: LogMeta) -> Result<Option<Vec<u8>>> {

@@ -10,7 +10,11 @@
 use std::{
     fmt::Debug,
     ops::{Bound, RangeBounds},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
 };
 
 use doq_storage::{LogMeta, LogStore, QueueStore};
@@ -22,10 +26,23 @@ use openraft::{
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::{gate::Gate, types::TypeConfig, wire};
+use crate::view::Shared;
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
 
+/// The first pause after a failed log write or read; it doubles up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_millis(50);
+/// The longest pause between two tries, and so how long a stop may wait for a try to notice it.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
 /// The Raft log of one node. Cheap to clone: clones share the store.
+///
+/// openraft stops Raft on a node for good at the first error its log storage returns. A full or
+/// failing disk is not a reason to lose the node until a restart, so every call that fails on the
+/// store is tried again, with growing pauses, until it works: Raft on this node waits meanwhile (the
+/// others elect a leader without it if it led), `/readyz` says why, and the node catches up once the
+/// disk does. The store below reopens the database after a failed write (`doq_storage::Reopening`),
+/// which clears the errors redb and RocksDB latch. Only a stop ends the retries.
 #[derive(Clone, Debug)]
 pub(crate) struct LogAdapter {
     log: Arc<dyn LogStore>,
@@ -35,33 +52,78 @@ pub(crate) struct LogAdapter {
     /// Entered around every write, so the state machine never waits for the store's writer (held
     /// through our fsync) while it holds the engine lock.
     gate: Gate,
+    /// Where failing log IO is reported, for readiness.
+    shared: Arc<Shared>,
+    /// Set when the node stops: a call still retrying gives up, so Raft can shut down.
+    stopping: Arc<AtomicBool>,
 }
 
 impl LogAdapter {
     /// Wraps the node's log view; with `flush`, every durable log write is followed by `flush()` on that
-    /// view of the same database. `gate` is shared with the state machine.
+    /// view of the same database. `gate` is shared with the state machine, `shared` with the readers.
     pub(crate) fn new(
         log: Arc<dyn LogStore>,
         flush: Option<Arc<dyn QueueStore>>,
         gate: Gate,
+        shared: Arc<Shared>,
     ) -> Self {
-        Self { log, flush, gate }
+        Self {
+            log,
+            flush,
+            gate,
+            shared,
+            stopping: Arc::default(),
+        }
     }
 
-    /// Runs the write `f` on the store off the async workers, inside the gate; with `durable`, the store
-    /// is flushed afterwards when configured.
-    async fn blocking<T: Send + 'static>(
+    /// Set it when the node stops, before shutting Raft down.
+    pub(crate) fn stopping(&self) -> Arc<AtomicBool> {
+        self.stopping.clone()
+    }
+
+    /// Runs `work` on tokio's blocking pool until it succeeds or the node stops (see the type's doc).
+    async fn retrying<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + 'static,
-        fail: fn(AnyError) -> StorageIOError<u64>,
-    ) -> StorageResult<T> {
-        self.write(f, true, fail).await
+        what: &'static str,
+        work: impl Fn() -> Result<T, doq_storage::Error> + Send + Sync + 'static,
+    ) -> Result<T, AnyError> {
+        let work = Arc::new(work);
+        let mut pause = RETRY_MIN;
+        let mut failures = 0u32;
+        loop {
+            let once = work.clone();
+            let e = match tokio::task::spawn_blocking(move || once()).await {
+                Ok(Ok(v)) => {
+                    if failures > 0 {
+                        self.shared.health.log_recovered();
+                        tracing::warn!(failures, what, "the Raft log works again");
+                    }
+                    return Ok(v);
+                }
+                Ok(Err(e)) => e,
+                // A panic in the store is a bug, not a disk that may come back.
+                Err(panicked) => return Err(AnyError::new(&panicked)),
+            };
+            failures = failures.saturating_add(1);
+            self.shared.health.log_failed(what, &e);
+            if self.stopping.load(Ordering::SeqCst) {
+                return Err(AnyError::new(&e));
+            }
+            if failures == 1 || failures.is_power_of_two() {
+                tracing::error!(error = %e, failures, what, "the Raft log failed; retrying until the store works");
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_MAX);
+            if self.stopping.load(Ordering::SeqCst) {
+                return Err(AnyError::new(&e));
+            }
+        }
     }
 
     /// Runs the write `f` inside the gate; flushes afterwards only when `durable` and configured.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + 'static,
+        f: impl Fn(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + Sync + 'static,
         durable: bool,
         fail: fn(AnyError) -> StorageIOError<u64>,
     ) -> StorageResult<T> {
@@ -71,30 +133,26 @@ impl LogAdapter {
         let work = move || -> Result<T, doq_storage::Error> {
             let _gate = gate.enter();
             let out = f(&*log)?;
-            if let Some(store) = flush {
+            if let Some(store) = &flush {
                 store.flush()?;
             }
             Ok(out)
         };
-        match tokio::task::spawn_blocking(work).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(fail(AnyError::new(&e)).into()),
-            Err(e) => Err(fail(AnyError::new(&e)).into()),
-        }
+        self.retrying("write", work)
+            .await
+            .map_err(|e| fail(e).into())
     }
 
     /// Runs a read on the store off the async workers.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + 'static,
+        f: impl Fn(&dyn LogStore) -> Result<T, doq_storage::Error> + Send + Sync + 'static,
         fail: fn(AnyError) -> StorageIOError<u64>,
     ) -> StorageResult<T> {
         let log = self.log.clone();
-        match tokio::task::spawn_blocking(move || f(&*log)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(fail(AnyError::new(&e)).into()),
-            Err(e) => Err(fail(AnyError::new(&e)).into()),
-        }
+        self.retrying("read", move || f(&*log))
+            .await
+            .map_err(|e| fail(e).into())
     }
 
     async fn load<T: DeserializeOwned>(
@@ -224,45 +282,44 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
             .into_iter()
             .map(|entry| (entry.log_id.index, wire::encode_entry(&entry)))
             .collect();
-        // One store call for the whole batch: one atomic write, one fsync.
+        // One store call for the whole batch: one atomic write, one fsync. Writing the same entries
+        // again after a failure is safe: an append replaces entries at those indexes.
         let log = self.log.clone();
         let flush = self.flush.clone();
         let gate = self.gate.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let _gate = gate.enter();
-            let began = std::time::Instant::now();
-            log.append(&batch)?;
-            super::timing::LOG_WRITE.record(batch.len(), began.elapsed());
-            match flush {
-                Some(store) => {
-                    let began = std::time::Instant::now();
-                    let flushed = store.flush();
-                    super::timing::LOG_FLUSH.record(1, began.elapsed());
-                    flushed
+        let written = self
+            .retrying("append", move || {
+                let _gate = gate.enter();
+                let began = std::time::Instant::now();
+                log.append(&batch)?;
+                super::timing::LOG_WRITE.record(batch.len(), began.elapsed());
+                match &flush {
+                    Some(store) => {
+                        let began = std::time::Instant::now();
+                        let flushed = store.flush();
+                        super::timing::LOG_FLUSH.record(1, began.elapsed());
+                        flushed
+                    }
+                    None => Ok(()),
                 }
-                None => Ok(()),
-            }
-        })
-        .await;
+            })
+            .await;
         match written {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
-            Ok(Err(e)) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(StorageIOError::write_logs(AnyError::new(&e)).into())
-            }
             Err(e) => {
                 callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(StorageIOError::write_logs(AnyError::new(&e)).into())
+                Err(StorageIOError::write_logs(e).into())
             }
         }
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> StorageResult<()> {
-        self.blocking(
+        self.write(
             move |log| log.truncate(log_id.index),
+            true,
             StorageIOError::write_logs,
         )
         .await
@@ -279,8 +336,9 @@ impl RaftLogStorage<TypeConfig> for LogAdapter {
             StorageIOError::write_logs,
         )
         .await?;
-        self.blocking(
+        self.write(
             move |log| log.purge(log_id.index),
+            true,
             StorageIOError::write_logs,
         )
         .await

@@ -154,6 +154,8 @@ pub(crate) struct Inner {
     forwarded_failed: AtomicU64,
     /// While set, Raft traffic from the other members is refused ([`RaftNode::hold_peers`]).
     peers_held: AtomicBool,
+    /// Set on shutdown: a Raft log call retrying a failing store gives up, so Raft can stop.
+    log_stopping: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -207,6 +209,7 @@ impl RaftNode {
         .map_err(|e| Error::Internal(format!("raft config: {e}")))?;
         let id = node_id(&options.node_id);
         info!(node_id = %options.node_id, raft_id = id, "raft node recovered");
+        let log_stopping = log.stopping();
         let raft = Raft::new(
             id,
             Arc::new(config),
@@ -253,6 +256,7 @@ impl RaftNode {
                 forwarded_ok: AtomicU64::new(0),
                 forwarded_failed: AtomicU64::new(0),
                 peers_held: AtomicBool::new(false),
+                log_stopping,
             }
         });
         Ok(Self { inner })
@@ -418,17 +422,15 @@ pub(crate) async fn recover(
     let view = StateView {
         shared: shared.clone(),
     };
-    let applier = Applier::new(shared, applied.as_ref().map_or(0, |a| a.index));
     let gate = Gate::default();
-    Ok((
-        view,
-        LogAdapter::new(
-            stores.log,
-            flush_log.then(|| stores.queues.clone()),
-            gate.clone(),
-        ),
-        StateMachine::new(applier, marker, gate),
-    ))
+    let log = LogAdapter::new(
+        stores.log,
+        flush_log.then(|| stores.queues.clone()),
+        gate.clone(),
+        shared.clone(),
+    );
+    let applier = Applier::new(shared, applied.as_ref().map_or(0, |a| a.index));
+    Ok((view, log, StateMachine::new(applier, marker, gate)))
 }
 
 impl Inner {
@@ -762,6 +764,7 @@ impl Consensus for RaftNode {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.inner.log_stopping.store(true, Ordering::SeqCst);
         self.inner
             .raft
             .shutdown()

@@ -4,6 +4,8 @@
 mod apply_faults;
 // Forwarding across leader changes (retry of unsent writes, unknown outcomes).
 mod forwarding;
+// A full disk under the Raft log, of a follower and of the leader: retried, reported, caught up.
+mod log_faults;
 
 use std::{path::Path, sync::Arc, time::Duration};
 

@@ -1,8 +1,7 @@
 //! A follower whose store fails its commits: its applies fail, which used to stop Raft on it for good.
 //! Now it keeps following (votes, heartbeats, log appends), `readiness` says why it is not ready (the
 //! failed commit, then the apply lag), and once the store works it applies everything and agrees with
-//! the leader. (A full disk fails the Raft log's appends too, which openraft treats as fatal: that node
-//! needs a restart, see the README's "Security" section.)
+//! the leader. (A full disk fails the Raft log's appends too: see `log_faults`.)
 use doq_storage::{CommitFault, FaultyStore, MemoryStore};
 
 use super::*;
