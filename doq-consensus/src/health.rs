@@ -77,7 +77,7 @@ impl Health {
 
     /// A Raft log call failed (it is being retried).
     pub(crate) fn log_failed(&self, what: &str, e: &doq_storage::Error) {
-        let why = format!("{what}: {e}");
+        let why = format!("{what}: {}", e.with_causes());
         self.with(|s| s.log = Some(why));
     }
 

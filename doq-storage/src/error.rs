@@ -114,6 +114,12 @@ impl Error {
     pub fn is_locked(&self) -> bool {
         matches!(self, Self::Locked { .. })
     }
+
+    /// The error with its causes (`flush in redb: No space left on device`), for logs and probes: the
+    /// `Display` form names only the operation.
+    pub fn with_causes(&self) -> String {
+        error_chain(self)
+    }
 }
 
 impl From<Error> for doq_api::Error {

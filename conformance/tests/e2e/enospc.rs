@@ -4,13 +4,22 @@
 //! accepts writes again without a restart (docs/cluster.md §5, §6). redb and RocksDB latch the I/O error, so this
 //! needs the single node's store to reopen itself (`doq_storage::Reopening`). sled is not run here: after
 //! ENOSPC its flush never returns, so only the write timeout answers (503) and a restart is needed.
-use std::{path::Path, process::Command};
+//! In a cluster, a follower whose disk fills (its Raft log writes fail, which openraft would make fatal)
+//! falls behind, says why on `/readyz`, and catches up by itself once space is freed.
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use doq_conformance::ops::{check_counts, create_delayed};
 use serde_json::json;
 use tracing::info;
 
-use crate::Doq;
+use crate::{
+    cluster::{leader_other_than, Three, CONVERGE},
+    Doq,
+};
 
 /// A size-limited tmpfs at `dir`, unmounted on drop.
 struct Tmpfs<'a>(&'a Path);
@@ -104,4 +113,85 @@ async fn full_disk_recovers_without_restart_redb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_recovers_without_restart_rocksdb() {
     full_disk_recovers_without_restart("rocksdb").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_raft_follower_whose_disk_fills_catches_up_once_space_is_freed() {
+    crate::init_tracing();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let small = tmp.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let _fs = Tmpfs::mount(&small, "24m");
+    let filler = small.join("filler");
+    std::fs::write(&filler, vec![0u8; 12 << 20]).unwrap();
+    // node-2's directory lives on the small filesystem.
+    std::fs::create_dir_all(small.join("node-2")).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::symlink(small.join("node-2"), data.join("node-2")).unwrap();
+    let Three { nodes, clients, .. } = Three::start(&data, tmp.path()).await;
+    let leader = leader_other_than(&clients[0], None).await;
+    assert_ne!(leader, "node-2", "node-0 bootstraps and leads");
+    let via = &clients[0];
+    let q = "full-follower";
+    create_delayed(via, q, json!({})).await;
+
+    info!("--- write 60 KB messages through the leader until node-2's disk is full");
+    let content = "x".repeat(60_000);
+    let mut acked = 0u64;
+    loop {
+        let got = via
+            .post(
+                &format!("/API/v1/queues/{q}/messages"),
+                &json!({"priority": 1, "content": content}),
+            )
+            .await;
+        assert_eq!(got.0, 200, "node-0 and node-1 are a majority: {got:?}");
+        acked += 1;
+        let ready = clients[2].get("/readyz").await;
+        if ready.0 == 503 && ready.1.to_string().contains("cannot be written") {
+            info!(acked, ?ready, "node-2 reports its full disk");
+            break;
+        }
+        assert!(
+            acked < 600,
+            "node-2's 12 MiB never filled up: {ready:?}\n{}",
+            nodes[2].as_ref().unwrap().log()
+        );
+    }
+    for _ in 0..5 {
+        let got = via
+            .post(
+                &format!("/API/v1/queues/{q}/messages"),
+                &json!({"priority": 1, "content": "while full"}),
+            )
+            .await;
+        assert_eq!(got.0, 200, "{got:?}");
+        acked += 1;
+    }
+
+    info!("--- free space: node-2 catches up without a restart");
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let ready = clients[2].get("/readyz").await;
+        if ready.0 == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node-2 is still not ready: {ready:?}\n{}",
+            nodes[2].as_ref().unwrap().log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    check_counts(&clients[2], q, acked, 0).await;
+    let log = nodes[2].as_ref().unwrap().log();
+    for line in [
+        "the Raft log failed",
+        "No space left on device",
+        "the Raft log works again",
+    ] {
+        assert!(log.contains(line), "node-2's log lacks {line:?}:\n{log}");
+    }
 }

@@ -110,7 +110,7 @@ impl LogAdapter {
                 return Err(AnyError::new(&e));
             }
             if failures == 1 || failures.is_power_of_two() {
-                tracing::error!(error = %e, failures, what, "the Raft log failed; retrying until the store works");
+                tracing::error!(error = %e.with_causes(), failures, what, "the Raft log failed; retrying until the store works");
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(RETRY_MAX);
