@@ -162,8 +162,11 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
             .raft
             .context("consensus = raft needs a raft listener")?;
         // No per-write sync: the Raft log flushes itself after each write (`flush_log`), and the
-        // state machine's commits ride on it.
-        let mut stores = reopening(open_stores_with(&config, false).await?, &config, false)?;
+        // state machine's commits ride on it. For that reason the stores are not `reopening`: a
+        // database reopened after a failed flush would lose the state machine's commits since the
+        // last good one while the engine and Raft count them applied (a restart replays them from
+        // the log instead).
+        let mut stores = open_stores_with(&config, false).await?;
         if let Some(h) = hooks.as_mut() {
             stores = Stores {
                 queues: h.wrap_queues(stores.queues),
@@ -207,10 +210,7 @@ pub async fn start(config: Config, listeners: Listeners, deps: Deps) -> anyhow::
     } else {
         let store = match deps.store {
             Some(store) => store,
-            None => {
-                let sync = config.storage.sync == "always";
-                reopening(open_stores(&config).await?, &config, sync)?.queues
-            }
+            None => reopening(open_stores(&config).await?.queues, &config)?,
         };
         let store = match hooks.as_mut() {
             Some(h) => h.wrap_queues(store),
@@ -393,24 +393,23 @@ async fn open_stores_with(config: &Config, sync: bool) -> anyhow::Result<Stores>
         .with_context(|| format!("open {} store in {shown}", config.storage.backend))
 }
 
-/// A node's stores, reopened from disk after a failed write (a commit, a flush, a Raft log write), so a
-/// node whose disk was full or failing accepts writes again once it works, without a restart (redb and
-/// RocksDB latch I/O errors). `sync` is the per-write sync the stores were opened with.
-fn reopening(stores: Stores, config: &Config, sync: bool) -> anyhow::Result<Stores> {
+/// A single node's store, reopened from disk after a failed commit, so a node whose disk was full or
+/// failing accepts writes again once it works, without a restart (redb and RocksDB latch I/O errors).
+fn reopening(store: Arc<dyn QueueStore>, config: &Config) -> anyhow::Result<Arc<dyn QueueStore>> {
     if config.storage.backend == "memory" {
-        return Ok(stores); // nothing on disk to reopen
+        return Ok(store); // nothing on disk to reopen
     }
     let backend = config.storage.backend.clone();
     let dir = config.node_dir();
     let options = StoreOptions {
-        sync,
+        sync: config.storage.sync == "always",
         ..config.store_options()?
     };
     let open: doq_storage::Opener = Box::new(move || {
         tracing::warn!(%backend, "reopening the store after a storage error");
-        doq_storage::open_stores(&backend, &dir, &options)
+        doq_storage::open(&backend, &dir, &options)
     });
-    Ok(doq_storage::Reopening::new(stores, open).into_stores())
+    Ok(Arc::new(doq_storage::Reopening::new(store, open)))
 }
 
 impl std::fmt::Debug for Node {

@@ -1,16 +1,14 @@
-//! [`Reopening`]: a store (both its queue and its log view) that closes and reopens its backend after a
-//! failed write, so a node recovers from a full or failing disk without a restart.
+//! [`Reopening`]: a [`QueueStore`] that closes and reopens its backend after a failed commit, so a node
+//! recovers from a full or failing disk without a restart.
 //!
 //! Backends latch some I/O errors: after ENOSPC, redb refuses every later write transaction ("Previous
 //! I/O error occurred. Please close and re-open the database") and RocksDB keeps its background error,
 //! even once space is back. A failed commit changed nothing (commits are atomic), so reopening the
 //! database from disk gives exactly the state the caller rebuilds its engine from. Measured on a
 //! 16 MiB tmpfs (see the README's "Security" section): without this wrapper neither backend accepted a
-//! write again before a restart. A Raft node's log lives in the same database, so one wrapper serves
-//! both views, and a failed log append reopens the database the state machine commits to as well.
+//! write again before a restart.
 use std::{
     fmt,
-    ops::Range,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, RwLock, RwLockReadGuard,
@@ -19,23 +17,19 @@ use std::{
 
 use doq_api::{Body, Counters, GroupRecord, MessageHeader, MessageId, QueueId, QueueRecord};
 
-use crate::{
-    Applied, Error, LogMeta, LogStore, MetaKey, QueueStore, Result, Snapshot, Space, Stores,
-    WriteBatch,
-};
+use crate::{Applied, Error, MetaKey, QueueStore, Result, Snapshot, Space, WriteBatch};
 
 /// How to open the backend again (the same directory and options as the first time).
-pub type Opener = Box<dyn Fn() -> Result<Stores> + Send + Sync>;
+pub type Opener = Box<dyn Fn() -> Result<Arc<dyn QueueStore>> + Send + Sync>;
 
-/// Passes every call to the backend; after a failed write (a commit, a flush, or a log write), the next
-/// call first closes the backend (waiting for calls in flight, so the database is really closed and its
-/// lock released) and opens it again. While that fails (the disk is still full), calls fail and the next
-/// one tries again.
+/// Passes every call to the backend; after a failed commit or flush, the next call first closes the
+/// backend (waiting for calls in flight, so the database is really closed and its lock released) and
+/// opens it again. While that fails (the disk is still full), calls fail and the next one tries again.
 pub struct Reopening {
     backend: &'static str,
-    inner: RwLock<Option<Stores>>,
+    inner: RwLock<Option<Arc<dyn QueueStore>>>,
     open: Opener,
-    /// Set by a failed write: reopen before the next call.
+    /// Set by a failed commit or flush: reopen before the next call.
     failed: AtomicBool,
 }
 
@@ -49,23 +43,14 @@ impl fmt::Debug for Reopening {
 }
 
 impl Reopening {
-    /// Wraps `stores`, which `open` opens again after a failure. `stores` must hold the only handles on
-    /// the database, or it cannot be closed.
-    pub fn new(stores: Stores, open: Opener) -> Self {
+    /// Wraps `store`, which `open` opens again after a failure. `store` must be the only handle on the
+    /// database, or it cannot be closed.
+    pub fn new(store: Arc<dyn QueueStore>, open: Opener) -> Self {
         Self {
-            backend: stores.queues.backend(),
-            inner: RwLock::new(Some(stores)),
+            backend: store.backend(),
+            inner: RwLock::new(Some(store)),
             open,
             failed: AtomicBool::new(false),
-        }
-    }
-
-    /// Both views of `self`, for a caller that takes a [`Stores`].
-    pub fn into_stores(self) -> Stores {
-        let me = Arc::new(self);
-        Stores {
-            queues: me.clone(),
-            log: me,
         }
     }
 
@@ -77,8 +62,8 @@ impl Reopening {
         }
     }
 
-    /// The backend, reopened first if the last write failed.
-    fn stores(&self, op: &'static str) -> Result<RwLockReadGuard<'_, Option<Stores>>> {
+    /// The backend, reopened first if the last commit failed.
+    fn store(&self, op: &'static str) -> Result<RwLockReadGuard<'_, Option<Arc<dyn QueueStore>>>> {
         if self.failed.load(Ordering::SeqCst) {
             let mut slot = self.inner.write().map_err(|_| self.closed(op))?;
             if self.failed.load(Ordering::SeqCst) {
@@ -91,25 +76,12 @@ impl Reopening {
         self.inner.read().map_err(|_| self.closed(op))
     }
 
-    fn with<T>(&self, op: &'static str, f: impl FnOnce(&Stores) -> Result<T>) -> Result<T> {
-        let guard = self.stores(op)?;
-        let Some(stores) = guard.as_ref() else {
+    fn with<T>(&self, op: &'static str, f: impl FnOnce(&dyn QueueStore) -> Result<T>) -> Result<T> {
+        let guard = self.store(op)?;
+        let Some(store) = guard.as_ref() else {
             return Err(self.closed(op));
         };
-        f(stores)
-    }
-
-    fn read<T>(&self, op: &'static str, f: impl FnOnce(&dyn QueueStore) -> Result<T>) -> Result<T> {
-        self.with(op, |s| f(&*s.queues))
-    }
-
-    /// A write: when it fails, the backend is reopened before the next call.
-    fn write<T>(&self, op: &'static str, f: impl FnOnce(&Stores) -> Result<T>) -> Result<T> {
-        let done = self.with(op, f);
-        if done.is_err() {
-            self.failed.store(true, Ordering::SeqCst);
-        }
-        done
+        f(&**store)
     }
 }
 
@@ -120,31 +92,43 @@ impl QueueStore for Reopening {
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<()> {
-        self.write("commit batch", |s| s.queues.commit(batch))
+        let done = self.with("commit batch", |s| s.commit(batch));
+        if done.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        done
     }
 
     fn commit_ref(&self, batch: &WriteBatch) -> Result<()> {
-        self.write("commit batch", |s| s.queues.commit_ref(batch))
+        let done = self.with("commit batch", |s| s.commit_ref(batch));
+        if done.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        done
     }
 
     fn flush(&self) -> Result<()> {
-        self.write("flush", |s| s.queues.flush())
+        let done = self.with("flush", QueueStore::flush);
+        if done.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        done
     }
 
     fn applied(&self) -> Result<Option<Applied>> {
-        self.read("read", QueueStore::applied)
+        self.with("read", QueueStore::applied)
     }
 
     fn counters(&self) -> Result<Option<Counters>> {
-        self.read("read", QueueStore::counters)
+        self.with("read", QueueStore::counters)
     }
 
     fn queues(&self) -> Result<Vec<QueueRecord>> {
-        self.read("read", QueueStore::queues)
+        self.with("read", QueueStore::queues)
     }
 
     fn groups(&self, q: QueueId) -> Result<Vec<GroupRecord>> {
-        self.read("read", |s| s.groups(q))
+        self.with("read", |s| s.groups(q))
     }
 
     fn scan_headers(
@@ -153,19 +137,19 @@ impl QueueStore for Reopening {
         after: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<MessageHeader>> {
-        self.read("read", |s| s.scan_headers(q, after, limit))
+        self.with("read", |s| s.scan_headers(q, after, limit))
     }
 
     fn get_message(&self, q: QueueId, id: MessageId) -> Result<Option<(MessageHeader, Body)>> {
-        self.read("read", |s| s.get_message(q, id))
+        self.with("read", |s| s.get_message(q, id))
     }
 
     fn get_body(&self, q: QueueId, id: MessageId) -> Result<Option<Body>> {
-        self.read("read", |s| s.get_body(q, id))
+        self.with("read", |s| s.get_body(q, id))
     }
 
     fn meta(&self, key: MetaKey) -> Result<Option<Vec<u8>>> {
-        self.read("read", |s| s.meta(key))
+        self.with("read", |s| s.meta(key))
     }
 
     fn scan(
@@ -175,51 +159,16 @@ impl QueueStore for Reopening {
         hi: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.read("read", |s| s.scan(space, lo, hi, limit))
+        self.with("read", |s| s.scan(space, lo, hi, limit))
     }
 
     fn with_snapshot(&self, f: &mut dyn FnMut(&dyn Snapshot) -> Result<()>) -> Result<()> {
-        self.read("snapshot", |s| s.with_snapshot(f))
+        self.with("snapshot", |s| s.with_snapshot(f))
     }
 
     fn snapshot_blocks_commits(&self) -> bool {
-        self.read("read", |s| Ok(s.snapshot_blocks_commits()))
+        self.with("read", |s| Ok(s.snapshot_blocks_commits()))
             .unwrap_or(false)
-    }
-}
-
-#[deny(clippy::missing_trait_methods)]
-impl LogStore for Reopening {
-    fn append(&self, entries: &[(u64, Vec<u8>)]) -> Result<()> {
-        self.write("append log", |s| s.log.append(entries))
-    }
-
-    fn read(&self, range: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>> {
-        self.with("read log", |s| s.log.read(range))
-    }
-
-    fn truncate(&self, from: u64) -> Result<()> {
-        self.write("truncate log", |s| s.log.truncate(from))
-    }
-
-    fn purge(&self, upto: u64) -> Result<()> {
-        self.write("purge log", |s| s.log.purge(upto))
-    }
-
-    fn last_purged(&self) -> Result<Option<u64>> {
-        self.with("read log", |s| s.log.last_purged())
-    }
-
-    fn last_index(&self) -> Result<Option<u64>> {
-        self.with("read log", |s| s.log.last_index())
-    }
-
-    fn save(&self, key: LogMeta, value: &[u8]) -> Result<()> {
-        self.write("save log state", |s| s.log.save(key, value))
-    }
-
-    fn load(&self, key: LogMeta) -> Result<Option<Vec<u8>>> {
-        self.with("read log", |s| s.log.load(key))
     }
 }
 
@@ -239,10 +188,10 @@ mod tests {
         let store = {
             let (opened, again) = (opened.clone(), again.clone());
             Reopening::new(
-                Stores::shared(first.clone()),
+                first.clone(),
                 Box::new(move || {
                     opened.fetch_add(1, Ordering::SeqCst);
-                    Ok(Stores::shared(again.clone()))
+                    Ok(again.clone() as Arc<dyn QueueStore>)
                 }),
             )
         };
@@ -272,7 +221,7 @@ mod tests {
         let store = {
             let tries = tries.clone();
             Reopening::new(
-                Stores::shared(first),
+                first,
                 Box::new(move || {
                     if tries.fetch_add(1, Ordering::SeqCst) == 0 {
                         Err(Error::Backend {
@@ -281,7 +230,7 @@ mod tests {
                             source: "disk full".into(),
                         })
                     } else {
-                        Ok(Stores::shared(Arc::new(MemoryStore::new())))
+                        Ok(Arc::new(MemoryStore::new()) as Arc<dyn QueueStore>)
                     }
                 }),
             )
@@ -290,39 +239,6 @@ mod tests {
         assert!(store.queues().is_err(), "the first reopen fails");
         assert!(store.queues().unwrap().is_empty(), "the second works");
         assert_eq!(tries.load(Ordering::SeqCst), 2);
-    }
-
-    #[test]
-    fn a_failed_log_write_reopens_the_database_under_both_views() {
-        let opened = Arc::new(AtomicUsize::new(0));
-        let first = Arc::new(FaultyStore::new(MemoryStore::new()));
-        let again = Arc::new(MemoryStore::new());
-        let stores = {
-            let (opened, again) = (opened.clone(), again.clone());
-            Reopening::new(
-                Stores::shared(first.clone()),
-                Box::new(move || {
-                    opened.fetch_add(1, Ordering::SeqCst);
-                    Ok(Stores::shared(again.clone()))
-                }),
-            )
-            .into_stores()
-        };
-        first.fill_disk(true);
-        assert!(stores.log.append(&[(1, b"e1".to_vec())]).is_err());
-        assert_eq!(opened.load(Ordering::SeqCst), 0, "reopened lazily");
-        stores.log.append(&[(1, b"e1".to_vec())]).unwrap();
-        assert_eq!(opened.load(Ordering::SeqCst), 1);
-        assert_eq!(Arc::strong_count(&first), 1, "the old database was closed");
-        assert_eq!(again.read(1..2).unwrap(), vec![(1, b"e1".to_vec())]);
-        let mut batch = WriteBatch::new();
-        batch.set_cluster_id("c1");
-        stores.queues.commit(batch).unwrap();
-        assert_eq!(
-            crate::cluster_id(&*again).unwrap().as_deref(),
-            Some("c1"),
-            "the queue view writes to the reopened database too"
-        );
     }
 
     trait Tap {

@@ -37,12 +37,14 @@ const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// The Raft log of one node. Cheap to clone: clones share the store.
 ///
-/// openraft stops Raft on a node for good at the first error its log storage returns. A full or
-/// failing disk is not a reason to lose the node until a restart, so every call that fails on the
-/// store is tried again, with growing pauses, until it works: Raft on this node waits meanwhile (the
-/// others elect a leader without it if it led), `/readyz` says why, and the node catches up once the
-/// disk does. The store below reopens the database after a failed write (`doq_storage::Reopening`),
-/// which clears the errors redb and RocksDB latch. Only a stop ends the retries.
+/// openraft stops Raft on a node for good at the first error its log storage returns. A storage error
+/// that clears (a disk that was briefly full or failing) is not a reason to lose the node until a
+/// restart, so every call that fails on the store is tried again, with growing pauses, until it works:
+/// Raft on this node waits meanwhile (the others elect a leader without it if it led), `/readyz` says
+/// why, and the node catches up once the disk does. redb and RocksDB latch an ENOSPC until the
+/// database is reopened, and a raft node does not reopen its database in place (see
+/// `doq-server`'s `server.rs`), so on those the retries keep failing and the node waits, reported,
+/// until it is restarted, which replays the log and loses nothing. A stop ends the retries.
 #[derive(Clone, Debug)]
 pub(crate) struct LogAdapter {
     log: Arc<dyn LogStore>,
