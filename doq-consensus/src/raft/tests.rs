@@ -206,6 +206,45 @@ fn enqueue(n: usize) -> Command {
     }
 }
 
+/// Three voters with delayed queue `jobs`, converged: n0 bootstraps and leads; node `faulty` (0 or 2) runs
+/// over `disk`, the others over redb in `dirs` (two of them). The returned disk lets the test fail it.
+async fn three_with_faulty_disk(
+    faulty: usize,
+    dirs: &[TempDir],
+    clock: &ManualClock,
+) -> (
+    [TestNode; 3],
+    Arc<doq_storage::FaultyStore<doq_storage::MemoryStore>>,
+) {
+    let disk = Arc::new(doq_storage::FaultyStore::new(
+        doq_storage::MemoryStore::new(),
+    ));
+    let mut redb = dirs.iter();
+    let mut start = |i: usize| {
+        let name = format!("n{i}");
+        let disk = disk.clone();
+        let dir = (i != faulty).then(|| redb.next().expect("two dirs").path().to_owned());
+        let clock = clock.clone();
+        async move {
+            match dir {
+                Some(dir) => TestNode::start(&name, &dir, None, &clock).await,
+                None => TestNode::start_on(&name, Stores::shared(disk), None, &clock).await,
+            }
+        }
+    };
+    let n0 = start(0).await;
+    n0.node.bootstrap().await.unwrap();
+    n0.node.wait_for_leader(WAIT, true).await.unwrap();
+    let n1 = start(1).await;
+    let n2 = start(2).await;
+    n0.node.add_node(n1.info()).await.unwrap();
+    n0.node.add_node(n2.info()).await.unwrap();
+    n2.node.wait_voter(WAIT).await.unwrap();
+    n0.node.propose(create_delayed(queue())).await.unwrap();
+    converge(&n0, &[&n1, &n2]).await;
+    ([n0, n1, n2], disk)
+}
+
 /// Waits until every node has applied what `leader` has, then checks they agree on the digest and on the
 /// cluster id (which backups carry, so an incremental from any node continues a full one from another).
 async fn converge(leader: &TestNode, nodes: &[&TestNode]) -> u64 {

@@ -2,7 +2,7 @@
 //! Now it keeps following (votes, heartbeats, log appends), `readiness` says why it is not ready (the
 //! failed commit, then the apply lag), and once the store works it applies everything and agrees with
 //! the leader. (A full disk fails the Raft log's appends too: see `log_faults`.)
-use doq_storage::{CommitFault, FaultyStore, MemoryStore};
+use doq_storage::CommitFault;
 
 use super::*;
 use crate::{readiness, MAX_APPLY_LAG};
@@ -11,17 +11,7 @@ use crate::{readiness, MAX_APPLY_LAG};
 async fn a_follower_whose_applies_fail_reports_it_lags_and_catches_up() {
     let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let clock = ManualClock::new(Timestamp(1_800_000_000_000));
-    let n0 = TestNode::start("n0", dirs[0].path(), None, &clock).await;
-    n0.node.bootstrap().await.unwrap();
-    n0.node.wait_for_leader(WAIT, true).await.unwrap();
-    let n1 = TestNode::start("n1", dirs[1].path(), None, &clock).await;
-    let disk = Arc::new(FaultyStore::new(MemoryStore::new()));
-    let n2 = TestNode::start_on("n2", Stores::shared(disk.clone()), None, &clock).await;
-    n0.node.add_node(n1.info()).await.unwrap();
-    n0.node.add_node(n2.info()).await.unwrap();
-    n2.node.wait_voter(WAIT).await.unwrap();
-    n0.node.propose(create_delayed(queue())).await.unwrap();
-    converge(&n0, &[&n1, &n2]).await;
+    let ([n0, n1, n2], disk) = three_with_faulty_disk(2, &dirs, &clock).await;
     assert_eq!(readiness(&*n2.node, false), None);
 
     // n2's queue store refuses every commit (its Raft log still works): the others go on.

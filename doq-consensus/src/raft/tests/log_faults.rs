@@ -2,8 +2,6 @@
 //! stop on that node for good, until a restart. Now the log adapter retries each call until the store
 //! works, `readiness` says why meanwhile, and once space is back the node catches up by itself: as a
 //! follower, and as a leader that the others replaced while it waited for its disk.
-use doq_storage::{FaultyStore, MemoryStore};
-
 use super::*;
 use crate::readiness;
 
@@ -34,17 +32,7 @@ fn log_failing(verdict: &Option<String>) -> bool {
 async fn a_follower_whose_disk_fills_keeps_its_raft_and_catches_up_once_space_is_back() {
     let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let clock = ManualClock::new(Timestamp(1_800_000_000_000));
-    let n0 = TestNode::start("n0", dirs[0].path(), None, &clock).await;
-    n0.node.bootstrap().await.unwrap();
-    n0.node.wait_for_leader(WAIT, true).await.unwrap();
-    let n1 = TestNode::start("n1", dirs[1].path(), None, &clock).await;
-    let disk = Arc::new(FaultyStore::new(MemoryStore::new()));
-    let n2 = TestNode::start_on("n2", Stores::shared(disk.clone()), None, &clock).await;
-    n0.node.add_node(n1.info()).await.unwrap();
-    n0.node.add_node(n2.info()).await.unwrap();
-    n2.node.wait_voter(WAIT).await.unwrap();
-    n0.node.propose(create_delayed(queue())).await.unwrap();
-    converge(&n0, &[&n1, &n2]).await;
+    let ([n0, n1, n2], disk) = three_with_faulty_disk(2, &dirs, &clock).await;
 
     // n2's disk is full: its log appends and its commits fail. n0 and n1 are a majority and go on.
     disk.fill_disk(true);
@@ -76,17 +64,7 @@ async fn a_follower_whose_disk_fills_keeps_its_raft_and_catches_up_once_space_is
 async fn a_leader_whose_disk_fills_is_replaced_and_follows_once_space_is_back() {
     let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let clock = ManualClock::new(Timestamp(1_800_000_000_000));
-    let disk = Arc::new(FaultyStore::new(MemoryStore::new()));
-    let n0 = TestNode::start_on("n0", Stores::shared(disk.clone()), None, &clock).await;
-    n0.node.bootstrap().await.unwrap();
-    n0.node.wait_for_leader(WAIT, true).await.unwrap();
-    let n1 = TestNode::start("n1", dirs[0].path(), None, &clock).await;
-    let n2 = TestNode::start("n2", dirs[1].path(), None, &clock).await;
-    n0.node.add_node(n1.info()).await.unwrap();
-    n0.node.add_node(n2.info()).await.unwrap();
-    n2.node.wait_voter(WAIT).await.unwrap();
-    n0.node.propose(create_delayed(queue())).await.unwrap();
-    converge(&n0, &[&n1, &n2]).await;
+    let ([n0, n1, n2], disk) = three_with_faulty_disk(0, &dirs, &clock).await;
 
     // The leader's disk fills while it appends a write: its Raft waits for the disk, so n1 and n2 hear
     // no heartbeat and elect one of themselves. The stuck write's outcome is for the client to learn.
