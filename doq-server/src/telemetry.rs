@@ -31,9 +31,9 @@ const QUEUED_LINES: usize = 64 * 1024;
 /// `RUST_LOG`, when set, overrides `logging.level`.
 ///
 /// Lines go to stderr through a writer thread that writes whatever has queued up with one `write(2)`,
-/// so a busy server does not make a system call per access-log line on its request path (measured: about
-/// a fifth of the single-node request rate went to that). A kill -9 can lose the lines still queued,
-/// never more than the last few milliseconds' worth.
+/// so a busy server does not make a system call per access-log line on its request path (with one write
+/// per line, the access log took about a fifth of the single-node request rate in an A/B; see the
+/// README). A kill -9 can lose the lines still queued, never more than the last few milliseconds' worth.
 pub fn init(logging: &LoggingConfig) -> LogGuard {
     let level = if logging.level == "warning" {
         "warn"

@@ -354,7 +354,6 @@ impl<S: QueueStore> QueueStore for FaultyStore<S> {
     }
 }
 
-#[deny(clippy::missing_trait_methods)]
 impl<S: QueueStore + LogStore> FaultyStore<S> {
     /// A log write, unless the disk is full.
     fn log_write(&self, op: &'static str, write: impl FnOnce(&S) -> Result<()>) -> Result<()> {
@@ -365,6 +364,7 @@ impl<S: QueueStore + LogStore> FaultyStore<S> {
     }
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl<S: QueueStore + LogStore> LogStore for FaultyStore<S> {
     fn append(&self, entries: &[(u64, Vec<u8>)]) -> Result<()> {
         self.log_write("append log", |s| s.append(entries))
