@@ -245,6 +245,23 @@ async fn three_with_faulty_disk(
     ([n0, n1, n2], disk)
 }
 
+/// Waits until `node`'s readiness verdict satisfies `ok`, or fails with the last verdict.
+async fn until_ready_is(node: &TestNode, what: &str, ok: impl Fn(&Option<String>) -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let verdict = crate::readiness(&*node.node, false);
+        if ok(&verdict) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: waiting for {what}, readiness says {verdict:?}",
+            node.name
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until every node has applied what `leader` has, then checks they agree on the digest and on the
 /// cluster id (which backups carry, so an incremental from any node continues a full one from another).
 async fn converge(leader: &TestNode, nodes: &[&TestNode]) -> u64 {

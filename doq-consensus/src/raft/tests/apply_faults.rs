@@ -39,14 +39,7 @@ async fn a_follower_whose_applies_fail_reports_it_lags_and_catches_up() {
     // The store works again: n2 applies what it missed, with no restart, and agrees with the leader.
     disk.heal().unwrap();
     converge(&n0, &[&n1, &n2]).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while let Some(why) = readiness(&*n2.node, false) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still unready: {why}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_ready_is(&n2, "ready again", Option::is_none).await;
     assert_eq!(
         n2.node.view().stats(&queue(), 10).await.unwrap().total,
         writes

@@ -3,24 +3,6 @@
 //! works, `readiness` says why meanwhile, and once space is back the node catches up by itself: as a
 //! follower, and as a leader that the others replaced while it waited for its disk.
 use super::*;
-use crate::readiness;
-
-/// Waits until `node`'s readiness verdict satisfies `ok`, or fails with the last verdict.
-async fn until_ready_is(node: &TestNode, what: &str, ok: impl Fn(&Option<String>) -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let verdict = readiness(&*node.node, false);
-        if ok(&verdict) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{}: waiting for {what}, readiness says {verdict:?}",
-            node.name
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn log_failing(verdict: &Option<String>) -> bool {
     verdict
